@@ -1,0 +1,80 @@
+// Atomic file writes: write a temp file in the same folder, fsync it, rename it over the target,
+// then fsync the folder. A reader sees the old file or the new one, never half of one, even if the
+// process dies mid-write. Not here: locking between concurrent writers (last rename wins).
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Writes all of `data` at the handle's current position, looping over short writes. */
+export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let off = 0;
+  // Node caps one write at 2 GiB; write in 1 GiB pieces.
+  const CHUNK = 1 << 30;
+  while (off < data.byteLength) {
+    const len = Math.min(CHUNK, data.byteLength - off);
+    const { bytesWritten } = await fh.write(data, off, len, null);
+    off += bytesWritten;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some platforms and filesystems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * Creates `path` atomically by letting `fill` write into a temp file beside it.
+ * The folder is created if missing. On any error the temp file is removed and the target is untouched.
+ *
+ * @example
+ * await writeWithAtomicFile('out/model.bin', async (fh) => { await writeAll(fh, header); await writeAll(fh, body); });
+ */
+export async function writeWithAtomicFile(path: string, fill: (fh: FileHandle) => Promise<void>): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o644);
+  let ok = false;
+  try {
+    await fill(fh);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+    ok = true;
+  } finally {
+    if (!ok) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Writes a string (as UTF-8) or bytes to `path` atomically.
+ *
+ * @example await writeFileAtomic('out/vocab.txt', '[PAD]\n[UNK]\n');
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  await writeWithAtomicFile(path, (fh) => writeAll(fh, bytes));
+}
+
+/**
+ * Writes `value` as JSON (2-space indent, trailing newline) to `path` atomically.
+ *
+ * @example await writeJsonAtomic('out/metrics.json', { accuracy: 0.91 });
+ */
+export async function writeJsonAtomic(path: string, value: unknown, space = 2): Promise<void> {
+  const text = JSON.stringify(value, null, space);
+  if (text === undefined) throw new TypeError(`writeJsonAtomic(${path}): value is not JSON-serialisable`);
+  await writeFileAtomic(path, text + '\n');
+}
