@@ -1,0 +1,53 @@
+// `finetune search`: grid or random hyperparameter search; every trial is a full `finetune train`
+// run scored on the validation split; prints the results table and keeps the best model.
+
+import type { Command } from 'commander';
+import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace } from '../hpo/search.ts';
+import { resolveSettings } from '../pipeline/config.ts';
+import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
+import { trainTextClassifier } from '../pipeline/text-classification.ts';
+import { readConfigFile } from '../train/args.ts';
+import { addSettingFlags, flagSettings } from './train.ts';
+
+export function registerSearch(program: Command): void {
+  const cmd = program
+    .command('search')
+    .description('hyperparameter search: train one model per setting, keep the best on the validation split')
+    .option('--lr <values>', 'learning rates to try, e.g. 1e-4,3e-4,1e-3')
+    .option('--batch-sizes <values>', 'batch sizes to try, e.g. 16,32')
+    .option('--epochs <values>', 'epoch counts to try, e.g. 2,3')
+    .option('--warmup-ratios <values>', 'warmup ratios to try, e.g. 0,0.1')
+    .option('--weight-decays <values>', 'weight decays to try, e.g. 0,0.01')
+    .option('--random <n>', 'random search: try n of the combinations (default: the whole grid)')
+    .addHelpText('after', '\nExample:\n  $ finetune search --train-file sms.tsv --format tsv --no-header --column-names label,text --lr 1e-4,3e-4 --batch-sizes 16,32 --metric-for-best-model f1_macro\n');
+  addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
+    const layers: { values: Record<string, unknown>; source: string }[] = [];
+    if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
+    layers.push({ values: flagSettings(opts, cmd), source: 'command line' });
+    const isDemo = !layers.some((l) => l.values.train_file !== undefined);
+    if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 }, source: 'demo defaults' });
+    const { pipeline, args } = resolveSettings(layers);
+    const space: SearchSpace = {};
+    if (opts.lr) space.learning_rate = parseValues('learning_rate', String(opts.lr));
+    if (opts.batchSizes) space.per_device_train_batch_size = parseValues('per_device_train_batch_size', String(opts.batchSizes));
+    if (opts.epochs) space.num_train_epochs = parseValues('num_train_epochs', String(opts.epochs));
+    if (opts.warmupRatios) space.warmup_ratio = parseValues('warmup_ratio', String(opts.warmupRatios));
+    if (opts.weightDecays) space.weight_decay = parseValues('weight_decay', String(opts.weightDecays));
+    const trials = opts.random ? randomTrials(space, Number(opts.random), args.seed) : gridTrials(space);
+    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
+    const data = isDemo ? spamAssassinDataset() : undefined;
+    const { results, bestDir } = await runSearch(
+      args,
+      trials,
+      async (trialArgs, i) => {
+        print(`\ntrial ${i}: ${JSON.stringify(trials[i])}`);
+        const run = await trainTextClassifier(pipeline, trialArgs, { message: (m) => print(`  ${m}`) }, data ? { train: data } : undefined);
+        return run.validation?.metrics ?? {};
+      },
+      (r, total) => print(`trial ${r.trial} done (${r.trial + 1}/${total}): ${args.metric_for_best_model} ${r.metric.toFixed(4)}`),
+    );
+    print(`\n${formatResults(results, args.metric_for_best_model)}`);
+    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json)`);
+  });
+}

@@ -1,0 +1,132 @@
+// `finetune train`: fine-tune a text classifier from a config file and/or flags. With no data given
+// it runs the built-in offline demo (SpamAssassin spam detection with a compact BERT).
+
+import type { Command } from 'commander';
+import { resolveSettings, type PipelineConfig } from '../pipeline/config.ts';
+import { DEMO_TRAINING_OVERRIDES, runDemo } from '../pipeline/demo.ts';
+import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
+import { readConfigFile } from '../train/args.ts';
+import { createProgress } from './progress.ts';
+
+/** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
+export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
+  ['--model <dir|id>', 'model', 'Hugging Face model folder or Hub id (default: build a compact BERT from the data)'],
+  ['--train-file <file>', 'train_file', 'training data: .csv, .tsv, .jsonl, .json or .parquet'],
+  ['--validation-file <file>', 'validation_file', 'validation data (default: --validation-split of the training data)'],
+  ['--test-file <file>', 'test_file', 'held-out test data, evaluated once at the end'],
+  ['--format <fmt>', 'format', 'csv | tsv | jsonl | json | parquet (default: from the extension)'],
+  ['--no-header', 'has_header', 'CSV/TSV files have no header row (name columns with --column-names)'],
+  ['--column-names <a,b>', 'column_names', 'column names for header-less CSV/TSV'],
+  ['--text-column <name>', 'text_column', 'text column (default "text"; several: "subject,body")'],
+  ['--text-pair-column <name>', 'text_pair_column', 'second text of a pair'],
+  ['--label-column <name>', 'label_column', 'label column (default "label")'],
+  ['--problem-type <t>', 'problem_type', 'single_label_classification | multi_label_classification | regression'],
+  ['--validation-split <f>', 'validation_split', 'fraction held out for validation (default 0.1)'],
+  ['--test-split <f>', 'test_split', 'fraction held out as a test split (default 0)'],
+  ['--strip-html', 'strip_html', 'remove HTML tags'],
+  ['--strip-email-headers', 'strip_email_headers', 'remove e-mail headers'],
+  ['--dedupe', 'dedupe', 'drop repeated texts'],
+  ['--output-dir <dir>', 'output_dir', 'where the model, checkpoints, metrics.jsonl and report.html go'],
+  ['--num-train-epochs <n>', 'num_train_epochs', 'epochs (default 3)'],
+  ['--max-steps <n>', 'max_steps', 'total optimizer steps (overrides epochs)'],
+  ['--learning-rate <lr>', 'learning_rate', 'peak learning rate (default 5e-5)'],
+  ['--per-device-train-batch-size <n>', 'per_device_train_batch_size', 'training batch size (default 16)'],
+  ['--per-device-eval-batch-size <n>', 'per_device_eval_batch_size', 'evaluation batch size (default 32)'],
+  ['--gradient-accumulation-steps <n>', 'gradient_accumulation_steps', 'micro-batches per optimizer step'],
+  ['--weight-decay <w>', 'weight_decay', 'AdamW weight decay'],
+  ['--warmup-ratio <f>', 'warmup_ratio', 'warmup as a fraction of steps'],
+  ['--warmup-steps <n>', 'warmup_steps', 'warmup steps'],
+  ['--lr-scheduler-type <s>', 'lr_scheduler_type', 'linear | cosine | constant | constant_with_warmup'],
+  ['--max-grad-norm <x>', 'max_grad_norm', 'gradient clipping (0 disables)'],
+  ['--max-length <n>', 'max_length', 'truncate to this many tokens (default 128)'],
+  ['--eval-strategy <s>', 'eval_strategy', 'no | steps | epoch'],
+  ['--eval-steps <n>', 'eval_steps', 'evaluate every N steps'],
+  ['--save-strategy <s>', 'save_strategy', 'no | steps | epoch | best'],
+  ['--save-steps <n>', 'save_steps', 'checkpoint every N steps'],
+  ['--save-total-limit <n>', 'save_total_limit', 'checkpoints to keep (the best is always kept)'],
+  ['--logging-steps <n>', 'logging_steps', 'log every N steps'],
+  ['--metric-for-best-model <m>', 'metric_for_best_model', 'e.g. accuracy, f1_macro, loss'],
+  ['--early-stopping-patience <n>', 'early_stopping_patience', 'stop after N evaluations without improvement'],
+  ['--seed <n>', 'seed', 'random seed (default 42)'],
+  ['--group-by-length', 'group_by_length', 'batch texts of similar length together'],
+  ['--resume-from-checkpoint <dir>', 'resume_from_checkpoint', 'a checkpoint-N folder, or "latest"'],
+  ['--mlm-pretrain-epochs <n>', 'mlm_pretrain_epochs', 'masked-LM passes over the training text first (scratch models)'],
+  ['--no-report', 'report', 'do not write report.html'],
+];
+
+export function addSettingFlags(cmd: Command): Command {
+  for (const [flag, , help] of SETTING_FLAGS) cmd.option(flag, help);
+  return cmd.option('-c, --config <file>', 'YAML or JSON settings (keys as in transformers TrainingArguments; flags override)');
+}
+
+function camel(flag: string): string {
+  const long = /--(?:no-)?([a-z0-9-]+)/.exec(flag)![1];
+  return long.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Flag values as settings keys (only the flags the user gave). */
+export function flagSettings(opts: Record<string, unknown>, cmd: Command): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [flag, key] of SETTING_FLAGS) {
+    const name = camel(flag);
+    if (cmd.getOptionValueSource(name) !== 'cli') continue;
+    out[key] = opts[name];
+  }
+  return out;
+}
+
+export function printNextSteps(run: ClassifierRun, print: (s: string) => void): void {
+  const m = run.test?.metrics ?? run.validation?.metrics;
+  if (m) {
+    const which = run.test ? 'test' : 'validation';
+    const keys = ['accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'mse', 'mae', 'loss'].filter((k) => m[k] !== undefined);
+    print(`\n${which} results: ${keys.map((k) => `${k} ${m[k].toFixed(4)}`).join(', ')}`);
+  }
+  if (run.test?.confusionMatrix && run.labels.length <= 10) {
+    print(`confusion matrix (rows = true, columns = predicted; ${run.labels.join(', ')}):`);
+    for (const [i, row] of run.test.confusionMatrix.entries()) print(`  ${run.labels[i].padEnd(12)} ${row.map((v) => String(v).padStart(6)).join(' ')}`);
+  }
+  print(`\nmodel saved in ${run.outputDir}${run.reportPath ? `; report: ${run.reportPath}` : ''}`);
+  print('next:');
+  print(`  npx finetune predict --model ${run.outputDir} --text "Congratulations, you won a free prize! Reply now"`);
+  print(`  npx finetune evaluate --model ${run.outputDir} --data <file> --text-column text --label-column label`);
+  print(`  npx finetune serve ${run.outputDir}          # HTTP: POST /v1/predict {"inputs": ["some text"]}`);
+  print(`  npx finetune export --format onnx ${run.outputDir} ${run.outputDir}-onnx`);
+}
+
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('fine-tune a text classifier (no arguments: the offline SpamAssassin demo)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ finetune train                                  # offline demo: spam detection, compact BERT, ~3 min
+  $ finetune train --model ./bert-base-uncased --train-file reviews.csv --text-column review --label-column stars
+  $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --output-dir sms-model
+  $ finetune train -c settings.yaml --learning-rate 3e-5     # flags override the file
+
+Config file keys are the snake_case names above (and transformers' TrainingArguments names).`,
+    );
+  addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
+    const layers: { values: Record<string, unknown>; source: string }[] = [];
+    if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
+    const flags = flagSettings(opts, cmd);
+    layers.push({ values: flags, source: 'command line' });
+    const isDemo = !layers.some((l) => l.values.train_file !== undefined);
+    if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 }, source: 'demo defaults' });
+    const { pipeline, args } = resolveSettings(layers);
+    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    const events = { message: print, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
+    const controller = new AbortController();
+    const onSignal = (): void => {
+      print('\ninterrupted: stopping after this step (checkpoints on disk are complete; resume with --resume-from-checkpoint latest)');
+      controller.abort();
+    };
+    process.once('SIGINT', onSignal);
+    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainTextClassifier(pipeline, args, events);
+    process.off('SIGINT', onSignal);
+    printNextSteps(run, print);
+  });
+}

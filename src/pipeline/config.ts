@@ -1,0 +1,145 @@
+// The pipeline's own settings (which model, which data, which columns), beside the training
+// settings of src/train/args.ts. One config file may hold both; each key belongs to exactly one.
+// Typed defaults in one place, one comment per setting, validated with errors that name the key.
+
+import { ConfigError } from '../errors.ts';
+import type { ProblemType } from '../models/types.ts';
+import type { PreprocessOptions } from '../data/index.ts';
+import { DEFAULT_TRAINING_ARGUMENTS, applyOverrides, closestKey, type TrainingArguments } from '../train/args.ts';
+
+export interface PipelineConfig {
+  model: string | null; // a Hugging Face model folder or Hub id; null = build a compact BERT from the training text
+  train_file: string | null; // CSV, TSV, JSONL, JSON or Parquet
+  validation_file: string | null; // optional; else validation_split of train_file
+  test_file: string | null; // optional held-out data evaluated once at the end
+  format: 'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet' | null; // null = from the file extension
+  has_header: boolean | null; // CSV/TSV: whether the first row names the columns (null = yes)
+  column_names: string[] | null; // names for header-less CSV/TSV columns
+  text_column: string; // the text (several columns: comma-separated, joined with a newline)
+  text_pair_column: string | null; // second text of a pair
+  label_column: string; // the label
+  problem_type: ProblemType | null; // null = single-label classification (or regression for float labels)
+  validation_split: number; // fraction of train_file held out for validation when no validation_file
+  test_split: number; // fraction of train_file held out as a test split when no test_file
+  strip_html: boolean; // remove HTML tags and decode entities
+  strip_email_headers: boolean; // drop RFC 5322 headers of raw e-mails
+  dedupe: boolean; // drop repeated texts
+  normalize_unicode: boolean; // NFKC normalisation
+  blank_labels: 'error' | 'drop'; // what to do with rows whose label is empty
+  // Compact model built from scratch when `model` is null (the offline demo):
+  scratch_vocab_size: number; // WordPiece vocabulary trained on the training text
+  scratch_hidden_size: number;
+  scratch_num_layers: number;
+  scratch_num_heads: number;
+  scratch_intermediate_size: number;
+  mlm_pretrain_epochs: number; // masked-LM passes over the training text before fine-tuning (0 = none)
+}
+
+export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
+  model: null,
+  train_file: null,
+  validation_file: null,
+  test_file: null,
+  format: null,
+  has_header: null,
+  column_names: null,
+  text_column: 'text',
+  text_pair_column: null,
+  label_column: 'label',
+  problem_type: null,
+  validation_split: 0.1,
+  test_split: 0,
+  strip_html: false,
+  strip_email_headers: false,
+  dedupe: false,
+  normalize_unicode: false,
+  blank_labels: 'error',
+  scratch_vocab_size: 8000,
+  scratch_hidden_size: 128,
+  scratch_num_layers: 2,
+  scratch_num_heads: 2,
+  scratch_intermediate_size: 512,
+  mlm_pretrain_epochs: 0,
+};
+
+const PIPELINE_KEYS = Object.keys(DEFAULT_PIPELINE_CONFIG) as (keyof PipelineConfig)[];
+
+function asBool(key: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(key, `must be true or false, got ${JSON.stringify(v)}`);
+}
+
+function asNumber(key: string, v: unknown, lo: number, hi: number): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < lo || n > hi) throw new ConfigError(key, `must be a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unknown): void {
+  const rec = cfg as unknown as Record<string, unknown>;
+  const def = DEFAULT_PIPELINE_CONFIG[key];
+  if (key === 'column_names') {
+    rec[key] = v === null ? null : Array.isArray(v) ? v.map(String) : String(v).split(',').map((s) => s.trim());
+  } else if (key === 'format') {
+    if (v !== null && !['csv', 'tsv', 'jsonl', 'json', 'parquet'].includes(String(v))) throw new ConfigError(key, `must be csv, tsv, jsonl, json or parquet, got ${JSON.stringify(v)}`);
+    rec[key] = v;
+  } else if (key === 'problem_type') {
+    if (v !== null && !['single_label_classification', 'multi_label_classification', 'regression'].includes(String(v))) {
+      throw new ConfigError(key, 'must be single_label_classification, multi_label_classification or regression');
+    }
+    rec[key] = v;
+  } else if (key === 'blank_labels') {
+    if (v !== 'error' && v !== 'drop') throw new ConfigError(key, 'must be "error" or "drop"');
+    rec[key] = v;
+  } else if (key === 'has_header') {
+    rec[key] = v === null ? null : asBool(key, v);
+  } else if (typeof def === 'boolean') {
+    rec[key] = asBool(key, v);
+  } else if (typeof def === 'number') {
+    rec[key] = key.endsWith('_split') ? asNumber(key, v, 0, 0.9) : asNumber(key, v, 0, 1e9);
+  } else {
+    if (v !== null && typeof v !== 'string') throw new ConfigError(key, `must be a string, got ${JSON.stringify(v)}`);
+    rec[key] = v;
+  }
+}
+
+/**
+ * Splits a merged settings object (config file, then flags) into pipeline and training settings,
+ * rejecting unknown keys with a "did you mean" hint.
+ */
+export function resolveSettings(layers: { values: Record<string, unknown>; source: string }[]): { pipeline: PipelineConfig; args: TrainingArguments } {
+  const pipeline: PipelineConfig = { ...DEFAULT_PIPELINE_CONFIG };
+  let args: TrainingArguments = { ...DEFAULT_TRAINING_ARGUMENTS };
+  for (const { values, source } of layers) {
+    const trainingPart: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) continue;
+      if ((PIPELINE_KEYS as string[]).includes(k)) setPipelineKey(pipeline, k as keyof PipelineConfig, v);
+      else trainingPart[k] = v;
+    }
+    try {
+      args = applyOverrides(args, trainingPart, source);
+    } catch (err) {
+      if (err instanceof ConfigError && /is not a training setting/.test(err.message)) {
+        const hint = closestKey(err.key, [...PIPELINE_KEYS, ...Object.keys(DEFAULT_TRAINING_ARGUMENTS)]);
+        throw new ConfigError(err.key, `is not a setting${source ? ` (in ${source})` : ''}${hint ? `; did you mean "${hint}"?` : ''}. Run \`finetune train --help\` for the list.`);
+      }
+      throw err;
+    }
+  }
+  return { pipeline, args };
+}
+
+/** Preprocessing options from the pipeline settings. */
+export function preprocessOptions(p: PipelineConfig): PreprocessOptions {
+  return {
+    whitespace: true,
+    dropEmpty: true,
+    stripHtml: p.strip_html,
+    stripEmailHeaders: p.strip_email_headers,
+    dedupe: p.dedupe ? 'text' : false,
+    normalize: p.normalize_unicode ? 'NFKC' : false,
+  };
+}

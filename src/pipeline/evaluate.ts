@@ -1,0 +1,67 @@
+// Batch-by-batch evaluation of a sequence-classification model: mean loss plus streaming metrics
+// (accuracy/P/R/F1 and the confusion matrix, multi-label F1, or regression errors), never holding
+// all logits in memory. Used by the trainer's evaluation hook, `finetune evaluate` and the search.
+
+import { ClassificationMetrics } from '../eval/classification.ts';
+import { MultiLabelMetrics } from '../eval/multilabel.ts';
+import { RegressionMetrics } from '../eval/regression.ts';
+import type { StreamingMetric } from '../eval/types.ts';
+import type { ProblemType, TaskModel } from '../models/types.ts';
+import * as F from '../tensor/index.ts';
+import type { FeatureBatches } from '../train/batches.ts';
+
+export interface EvalResult {
+  metrics: Record<string, number>;
+  /** Rows = true label, columns = predicted (single-label only). */
+  confusionMatrix?: number[][];
+  labels?: string[];
+}
+
+function metricFor(problem: ProblemType, labels: string[]): StreamingMetric & { updateFromLogits?: (l: ArrayLike<number>, r: ArrayLike<number>) => void } {
+  if (problem === 'regression') return new RegressionMetrics();
+  if (problem === 'multi_label_classification') return new MultiLabelMetrics(labels);
+  return new ClassificationMetrics(labels);
+}
+
+/** Evaluates `model` on every batch of `data` in order. */
+export async function evaluateClassifier(
+  model: TaskModel,
+  data: FeatureBatches,
+  problem: ProblemType,
+  labels: string[],
+  onBatch?: (done: number, total: number) => void,
+): Promise<EvalResult> {
+  const metric = metricFor(problem, labels);
+  let lossSum = 0;
+  let lossCount = 0;
+  const total = Math.ceil(data.features.length / Math.max(1, data.batchesPerEpoch > 0 ? data.features.length / data.batchesPerEpoch : 1));
+  let done = 0;
+  const wasTraining = model.training;
+  model.eval();
+  for (const { batch } of data.inOrder()) {
+    F.tidy(() =>
+      F.noGrad(() => {
+        const out = model.forward(batch);
+        const logits = F.contiguous(out.logits).floatData;
+        const refs = batch.labels ? batch.labels.data : null;
+        if (out.loss && refs) {
+          lossSum += out.loss.item() * batch.inputIds.shape[0];
+          lossCount += batch.inputIds.shape[0];
+        }
+        if (refs) {
+          if (metric instanceof RegressionMetrics) metric.update(logits, refs);
+          else metric.updateFromLogits?.(logits, refs);
+        }
+      }),
+    );
+    done++;
+    onBatch?.(done, total);
+    await new Promise((r) => setImmediate(r));
+  }
+  if (wasTraining) model.train();
+  const metrics = { ...metric.compute() };
+  if (lossCount > 0) metrics.loss = lossSum / lossCount;
+  const result: EvalResult = { metrics, labels };
+  if (metric instanceof ClassificationMetrics) result.confusionMatrix = metric.confusionMatrix();
+  return result;
+}
