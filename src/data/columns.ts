@@ -35,7 +35,7 @@ export interface TextColumns {
   label?: string | string[];
   /** Multi-label: separator inside a string cell (default ','). */
   labelDelimiter?: string;
-  /** Names for integer labels (like a Hugging Face ClassLabel): label i is `labelNames[i]`. */
+  /** Names for integer labels (like a Hugging Face ClassLabel): label i is `labelNames[i]`. Strings equal to a name pass. */
   labelNames?: string[];
   /** What to do with a row whose label is blank: 'error' (default) or 'drop' (and report it). */
   blankLabels?: 'error' | 'drop';
@@ -102,7 +102,7 @@ function scalarLabel(table: Table, i: number, column: string, v: CellValue, name
     throw new DataError(`${where(table, i)}: label column "${column}" holds ${Array.isArray(v) ? 'a list' : 'an object'}; a single-label task needs one label per row (use task multi_label_classification for lists)`);
   }
   const s = typeof v === 'number' ? String(v) : v.trim();
-  if (names === undefined) return s;
+  if (names === undefined || (typeof v === 'string' && names.includes(s))) return s;
   const k = Number(s);
   if (!Number.isInteger(k) || k < 0 || k >= names.length) {
     throw new DataError(`${where(table, i)}: label ${JSON.stringify(s)} is not an index into the ${names.length} label names (${names.join(', ')})`);

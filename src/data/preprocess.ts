@@ -64,7 +64,8 @@ export function stripHtml(text: string): string {
     .replace(/<(script|style|head)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
     .replace(/<!DOCTYPE[^>]*>/gi, ' ')
     .replace(BLOCK_TAGS, '\n')
-    .replace(/<\/?[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^>]*)?\/?>/g, ' ');
+    .replace(/<\/?[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^>]*)?\/?>/g, ' ')
+    .replace(/<\/?[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?$/, ' '); // a tag cut off at the end of the text
   return decodeHTML(out);
 }
 
@@ -107,15 +108,22 @@ export function stripEmailHeaders(text: string): string {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   const out: string[] = [];
   let i = headerBlockLength(lines, 0, (n) => KNOWN_HEADERS.has(n) || n.startsWith('x-'));
+  const boundaries = new Set<string>();
   while (i < lines.length) {
-    const line = lines[i] as string;
-    if (/^--[^\s]{4,}$/.test(line.trim())) {
-      // A MIME boundary: drop it, and the part's Content-* headers that follow.
-      i++;
-      i += headerBlockLength(lines, i, (n) => n.startsWith('content-'));
-      continue;
+    const line = (lines[i] as string).trimEnd();
+    const m = /^--([^\s]*[^\s-][^\s]*?)(--)?$/.exec(line);
+    if (m !== null) {
+      const id = m[1] as string;
+      // A MIME boundary opens a part whose Content-* headers follow; drop both. A line repeating a
+      // known boundary (including the closing `--id--`) is dropped too. Other dashed lines are text.
+      const partHeaders = headerBlockLength(lines, i + 1, (n) => n.startsWith('content-'));
+      if (partHeaders > 0 || boundaries.has(id)) {
+        boundaries.add(id);
+        i += 1 + partHeaders;
+        continue;
+      }
     }
-    out.push(line);
+    out.push(lines[i] as string);
     i++;
   }
   return out.join('\n');
@@ -167,22 +175,27 @@ export function preprocessDataset(ds: Dataset, opts: PreprocessOptions = {}): Pr
   };
   const empty = new StepCounter('empty text', 'dropped');
   const dup = new StepCounter('duplicate', 'dropped', opts.dedupe === 'text+label' ? 'same text and label as an earlier row' : 'same text as an earlier row');
-  const conflict = new StepCounter('duplicate text with a different label', 'warning', 'the first occurrence was kept');
-  const seen = new Map<string, string>();
+  const conflict = new StepCounter('same text as an earlier row but a different label', 'warning', opts.dedupe === 'text' ? 'dropped with the duplicates; the first label was kept' : 'both kept');
+  const firstLabel = new Map<string, string>(); // text key → label of its first occurrence
+  const seenWithLabel = new Set<string>();
   const dropEmpty = opts.dropEmpty ?? true;
   const input = ds.examples.length;
 
   /** Returns false when the row is a duplicate (and counts it). */
   const firstOccurrence = (key: string, label: string, origin: number): boolean => {
     if (!opts.dedupe) return true;
-    const fullKey = opts.dedupe === 'text+label' ? `${key}\u0000${label}` : key;
-    const prev = seen.get(fullKey);
+    const fullKey = `${key}\u0000${label}`;
+    const prev = firstLabel.get(key);
     if (prev === undefined) {
-      seen.set(fullKey, label);
-      if (opts.dedupe === 'text+label') seen.set(key, seen.get(key) ?? label);
+      firstLabel.set(key, label);
+      seenWithLabel.add(fullKey);
       return true;
     }
     if (prev !== label) conflict.add(origin);
+    if (opts.dedupe === 'text+label' && !seenWithLabel.has(fullKey)) {
+      seenWithLabel.add(fullKey);
+      return true;
+    }
     dup.add(origin);
     return false;
   };

@@ -273,6 +273,11 @@ export interface PythonDumpsOptions {
   ensureAscii?: boolean;
   /** Whether the number at this JSON pointer is a Python float (written `1.0`, not `1`). */
   isFloat?: (pointer: string, value: number) => boolean;
+  /**
+   * JSON pointers of objects whose keys are ints in Python (e.g. `/id2label`): Python sorts those
+   * numerically before turning them into strings, so `"2"` comes before `"10"`.
+   */
+  intKeyObjects?: ReadonlySet<string>;
 }
 
 /** Compares strings by Unicode code point, as Python (and Rust) order strings. */
@@ -337,7 +342,7 @@ function pythonString(s: string, ensureAscii: boolean): string {
  * @example pythonJsonDumps({ b: 1, a: [0.5] }, { indent: 2 }) === '{\n  "a": [\n    0.5\n  ],\n  "b": 1\n}'
  */
 export function pythonJsonDumps(value: JsonValue, options: PythonDumpsOptions = {}): string {
-  const { indent, sortKeys = true, ensureAscii = true, isFloat } = options;
+  const { indent, sortKeys = true, ensureAscii = true, isFloat, intKeyObjects } = options;
   const nl = indent === undefined ? '' : '\n';
   const itemSep = indent === undefined ? ', ' : ',';
   const write = (v: JsonValue, pointer: string, level: number): string => {
@@ -358,7 +363,13 @@ export function pythonJsonDumps(value: JsonValue, options: PythonDumpsOptions = 
     }
     const keys = Object.keys(v);
     if (keys.length === 0) return '{}';
-    if (sortKeys) keys.sort(compareCodePoints);
+    if (sortKeys) {
+      if (intKeyObjects?.has(pointer) === true && keys.every((k) => /^-?[0-9]+$/.test(k))) {
+        keys.sort((a, b) => Number(a) - Number(b));
+      } else {
+        keys.sort(compareCodePoints);
+      }
+    }
     const items = keys.map((k) => {
       const child = v[k] as JsonValue;
       return `${pad}${pythonString(k, ensureAscii)}: ${write(child, `${pointer}/${pointerSegment(k)}`, level + 1)}`;

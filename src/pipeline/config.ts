@@ -7,7 +7,13 @@ import type { ProblemType } from '../models/types.ts';
 import type { PreprocessOptions } from '../data/index.ts';
 import { DEFAULT_TRAINING_ARGUMENTS, applyOverrides, closestKey, type TrainingArguments } from '../train/args.ts';
 
+/** The tasks `finetune train` runs (Hugging Face task names). */
+export type PipelineTask = 'text-classification' | 'token-classification' | 'question-answering' | 'fill-mask';
+
+export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'token-classification', 'question-answering', 'fill-mask'];
+
 export interface PipelineConfig {
+  task: PipelineTask; // what to train: a text classifier, a token classifier (NER), extractive QA, or masked-LM pretraining
   model: string | null; // a Hugging Face model folder or Hub id; null = build a compact BERT from the training text
   train_file: string | null; // CSV, TSV, JSONL, JSON or Parquet
   validation_file: string | null; // optional; else validation_split of train_file
@@ -18,6 +24,15 @@ export interface PipelineConfig {
   text_column: string; // the text (several columns: comma-separated, joined with a newline)
   text_pair_column: string | null; // second text of a pair
   label_column: string; // the label
+  tokens_column: string; // token classification: the word list of each row
+  tags_column: string; // token classification: one tag per word (e.g. B-PER, I-PER, O)
+  question_column: string; // question answering: the question
+  context_column: string; // question answering: the passage holding the answer
+  answers_column: string; // question answering: {"text": [...], "answer_start": [...]} (character offsets)
+  doc_stride: number | null; // question answering: tokens shared by consecutive windows of a long context (null = min(128, max_length / 4))
+  max_answer_length: number; // question answering: longest predicted answer, in tokens
+  n_best_size: number; // question answering: start and end candidates considered per window
+  mlm_probability: number; // fill-mask: fraction of tokens masked for the masked-LM loss
   problem_type: ProblemType | null; // null = single-label classification (or regression for float labels)
   validation_split: number; // fraction of train_file held out for validation when no validation_file
   test_split: number; // fraction of train_file held out as a test split when no test_file
@@ -36,6 +51,7 @@ export interface PipelineConfig {
 }
 
 export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
+  task: 'text-classification',
   model: null,
   train_file: null,
   validation_file: null,
@@ -46,6 +62,15 @@ export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
   text_column: 'text',
   text_pair_column: null,
   label_column: 'label',
+  tokens_column: 'tokens',
+  tags_column: 'ner_tags',
+  question_column: 'question',
+  context_column: 'context',
+  answers_column: 'answers',
+  doc_stride: null,
+  max_answer_length: 30,
+  n_best_size: 20,
+  mlm_probability: 0.15,
   problem_type: null,
   validation_split: 0.1,
   test_split: 0,
@@ -80,7 +105,17 @@ function asNumber(key: string, v: unknown, lo: number, hi: number): number {
 function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unknown): void {
   const rec = cfg as unknown as Record<string, unknown>;
   const def = DEFAULT_PIPELINE_CONFIG[key];
-  if (key === 'column_names') {
+  if (key === 'task') {
+    if (!(PIPELINE_TASKS as readonly unknown[]).includes(v)) throw new ConfigError(key, `must be ${PIPELINE_TASKS.join(', ')}; got ${JSON.stringify(v)}`);
+    rec[key] = v;
+  } else if (key === 'doc_stride') {
+    rec[key] = v === null ? null : asNumber(key, v, 0, 1e6);
+    if (v !== null && !Number.isInteger(rec[key])) throw new ConfigError(key, `must be a whole number of tokens, got ${JSON.stringify(v)}`);
+  } else if (key === 'mlm_probability') {
+    const n = asNumber(key, v, 0, 1);
+    if (n === 0) throw new ConfigError(key, 'must be above 0 (the fraction of tokens to mask, e.g. 0.15)');
+    rec[key] = n;
+  } else if (key === 'column_names') {
     rec[key] = v === null ? null : Array.isArray(v) ? v.map(String) : String(v).split(',').map((s) => s.trim());
   } else if (key === 'format') {
     if (v !== null && !['csv', 'tsv', 'jsonl', 'json', 'parquet'].includes(String(v))) throw new ConfigError(key, `must be csv, tsv, jsonl, json or parquet, got ${JSON.stringify(v)}`);

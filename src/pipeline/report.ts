@@ -15,33 +15,42 @@ export interface RunReportInput {
   result: TrainResult;
   validation: EvalResult | null;
   test: EvalResult | null;
+  dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
 }
 
 export async function writeRunReport(path: string, r: RunReportInput): Promise<void> {
   const final = r.test ?? r.validation;
+  const best = r.result.bestCheckpoint;
+  const bestStep = best ? Number(/checkpoint-(\d+)$/.exec(best)?.[1] ?? NaN) : NaN;
   const log: RunLog = {
     summary: {
       title: r.title,
+      task: 'text-classification',
       model: r.model,
-      data: r.data,
-      hyperparameters: Object.fromEntries(Object.entries(r.args).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')) as Record<string, string | number | boolean>,
-      durationSeconds: r.result.seconds,
-      bestCheckpoint: r.result.bestCheckpoint ?? undefined,
-      finalMetrics: final ? { ...final.metrics } : undefined,
+      outputDir: r.args.output_dir,
+      status: r.result.stoppedEarly ? 'stopped early' : 'completed',
+      data: { train: r.data, ...r.dataCounts },
+      hyperparameters: Object.fromEntries(Object.entries(r.args).filter(([, v]) => v === null || ['number', 'string', 'boolean'].includes(typeof v))) as Record<string, string | number | boolean | null>,
+      durations: { training: r.result.seconds },
+      ...(best && r.result.bestMetric !== null ? { bestCheckpoint: { path: best, step: bestStep, metric: r.args.metric_for_best_model, value: r.result.bestMetric } } : {}),
+      ...(final ? { finalMetrics: { ...final.metrics }, finalSplit: r.test ? 'test' : 'validation' } : {}),
+      ...(final?.labels ? { labels: final.labels } : {}),
+      ...(final?.confusionMatrix ? { confusionMatrix: final.confusionMatrix } : {}),
     },
-    records: r.history.map((h) => {
-      const evalMetrics: Record<string, number> = {};
-      for (const [k, v] of Object.entries(h)) if (k.startsWith('eval_') && typeof v === 'number') evalMetrics[k.slice(5)] = v;
-      return {
-        step: h.step,
-        epoch: h.epoch,
-        ...(typeof h.loss === 'number' ? { loss: h.loss } : {}),
-        ...(typeof h.learning_rate === 'number' ? { lr: h.learning_rate } : {}),
-        ...(typeof h.grad_norm === 'number' ? { gradNorm: h.grad_norm } : {}),
-        ...(Object.keys(evalMetrics).length ? { eval: evalMetrics } : {}),
-      };
-    }),
-    confusionMatrix: final?.confusionMatrix && final.labels ? { labels: final.labels, matrix: final.confusionMatrix } : undefined,
+    records: r.history
+      .filter((h) => !Object.keys(h).some((k) => k.startsWith('test_')))
+      .map((h) => {
+        const evalMetrics: Record<string, number> = {};
+        for (const [k, v] of Object.entries(h)) if (k.startsWith('eval_') && typeof v === 'number') evalMetrics[k.slice(5)] = v;
+        return {
+          step: h.step,
+          epoch: h.epoch,
+          ...(typeof h.loss === 'number' ? { loss: h.loss } : {}),
+          ...(typeof h.learning_rate === 'number' ? { lr: h.learning_rate } : {}),
+          ...(typeof h.grad_norm === 'number' ? { gradNorm: h.grad_norm } : {}),
+          ...(Object.keys(evalMetrics).length ? { eval: evalMetrics } : {}),
+        };
+      }),
   };
   await writeHtmlReport(path, log);
 }

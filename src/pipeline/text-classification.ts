@@ -207,6 +207,12 @@ export async function trainTextClassifier(
       result,
       validation: valResult,
       test: testResult,
+      dataCounts: {
+        trainExamples: train.examples.length,
+        validationExamples: validation.examples.length,
+        ...(test ? { testExamples: test.examples.length } : {}),
+        preparation: formatPrepSteps(train),
+      },
     });
     say(ev, `report: ${reportPath}`);
   }

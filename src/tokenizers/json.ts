@@ -3,7 +3,12 @@
 // Not here: what the fields mean (each component's builder reads its own).
 
 import { FileFormatError } from '../errors.ts';
-import { SplitPreTokenizer } from '@huggingface/tokenizers';
+import * as hfTokenizers from '@huggingface/tokenizers';
+
+// The package's .d.ts re-exports omit file extensions, so under NodeNext resolution TypeScript
+// cannot see SplitPreTokenizer; this is its actual shape (dist/tokenizers.mjs, v0.2.0).
+type SplitCtor = new (config: { type: 'Split'; pattern: { Regex: string }; behavior: 'Isolated'; invert: boolean }) => { pattern: RegExp | null };
+const SplitPreTokenizer = (hfTokenizers as unknown as { SplitPreTokenizer: SplitCtor }).SplitPreTokenizer;
 
 /** Any JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

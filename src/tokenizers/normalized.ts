@@ -159,7 +159,6 @@ export class NormalizedString {
   /** Applies an edit stream to the whole string. */
   transform(dest: readonly Change[], initialOffset = 0): void {
     if (this.chars.length === 0 && dest.length === 0) return;
-    const chars = this.chars;
     const old = this.align;
     const newChars: string[] = new Array<string>(dest.length);
     const newAlign: number[] = new Array<number>(dest.length * 2);
@@ -176,7 +175,6 @@ export class NormalizedString {
       }
       newChars[k] = c;
     }
-    void chars;
     this.chars = newChars;
     this.align = newAlign;
   }

@@ -49,8 +49,23 @@ export class BertNormalizer implements Normalizer {
       nfd(n, false);
       n.filter((c) => !isMarkNonspacing(c));
     }
-    if (this.lowercase) n.transform(lowercaseChanges(n.chars));
+    if (this.lowercase) lowercase(n);
   }
+}
+
+/** Per-char lowercase; a 1:1 map when no char expands (the common case). */
+function lowercase(n: NormalizedString): void {
+  for (const c of n.chars) {
+    if (c.charCodeAt(0) >= 128 && c.toLowerCase().length !== c.length) {
+      n.transform(lowercaseChanges(n.chars));
+      return;
+    }
+  }
+  n.map((c) => {
+    const code = c.charCodeAt(0);
+    if (code < 128) return code >= 65 && code <= 90 ? String.fromCharCode(code + 32) : c;
+    return c.toLowerCase();
+  });
 }
 
 function nfd(n: NormalizedString, compat: boolean): void {
@@ -89,7 +104,7 @@ export function buildNormalizer(j: Json | undefined, ctx: Ctx): Normalizer | nul
       );
     }
     case 'Lowercase':
-      return new FnNormalizer((n) => n.transform(lowercaseChanges(n.chars)));
+      return new FnNormalizer(lowercase);
     case 'NFD':
       return new FnNormalizer((n) => nfd(n, false));
     case 'NFKD':

@@ -1,0 +1,235 @@
+// The steps every task pipeline shares (token classification, question answering, masked LM): load a
+// model folder with the task's head or build a compact BERT + WordPiece tokenizer from the training
+// text, then train with evaluation and checkpoints, evaluate the test split, save a Hugging Face folder,
+// write metrics.jsonl and report.html — the same sequence trainTextClassifier() runs inline.
+// Not here: data reading, features or metrics of any one task (each task's own file).
+
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatPrepSteps, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
+import { ModelError } from '../errors.ts';
+import { resolveModel } from '../hub/index.ts';
+import { makeHfConfig, setLabels } from '../io/hf-config.ts';
+import { BERT_FAMILY } from '../models/bert.ts';
+import type { PretrainedTaskModel } from '../models/family.ts';
+import { fromPretrained } from '../models/pretrained.ts';
+import type { TaskModel, TaskName } from '../models/types.ts';
+import { loadTokenizer } from '../tokenizers/load.ts';
+import type { Tokenizer } from '../tokenizers/tokenizer.ts';
+import { trainWordPieceTokenizer } from '../tokenizers/train-wordpiece.ts';
+import type { TrainingArguments } from '../train/args.ts';
+import type { FeatureBatches } from '../train/batches.ts';
+import { Trainer, type LogRecord } from '../train/trainer.ts';
+import type { PipelineConfig, PipelineTask } from './config.ts';
+import type { EvalResult } from './evaluate.ts';
+import { maskedLmPretrain } from './mlm.ts';
+import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
+import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
+
+/** The result of a task run: ClassifierRun's fields (so the CLI prints it the same way) plus the task. */
+export interface TaskRun extends ClassifierRun {
+  task: PipelineTask;
+}
+
+/** A model with a task head, its tokenizer and length limit (the same shape the classifier uses). */
+export type LoadedTaskModel = LoadedClassifier;
+
+export function say(ev: PipelineEvents | undefined, msg: string): void {
+  ev?.message?.(msg);
+}
+
+/** Prints a dataset's size and what preprocessing dropped or changed. */
+export function reportPrep(ev: PipelineEvents | undefined, name: string, ds: Dataset): void {
+  say(ev, `${name}: ${ds.examples.length} examples from ${ds.file}`);
+  for (const l of formatPrepSteps(ds)) say(ev, `  ${l}`);
+}
+
+/** The model's maximum sequence length (max_position_embeddings, minus RoBERTa's offset; capped by the tokenizer's). */
+export function maxPositionsOf(model: PretrainedTaskModel, tokenizer: Tokenizer): number {
+  const cfg = model.hfConfig as unknown as Record<string, unknown>;
+  let max = typeof cfg.max_position_embeddings === 'number' ? cfg.max_position_embeddings : 512;
+  if (cfg.model_type === 'roberta' || cfg.model_type === 'xlm-roberta') max -= 2;
+  const tmax = tokenizer.config.modelMaxLength;
+  return typeof tmax === 'number' && tmax > 0 && tmax < max ? tmax : max;
+}
+
+/**
+ * Loads a folder or Hub id with the head of `task`. With `labels`, a labelled head is sized to them (a new
+ * head when the checkpoint's differs); without, the folder's own head and labels are used.
+ *
+ * @example
+ * const { model, tokenizer } = await loadTaskModel('./bert-base-cased', 'token-classification', labelMap);
+ */
+export async function loadTaskModel(idOrPath: string, task: TaskName, labels: LabelMap | null, ev?: PipelineEvents): Promise<LoadedTaskModel> {
+  const dir = await resolveModel(idOrPath, { onMessage: (m: string) => say(ev, m) });
+  const tokenizer = await loadTokenizer(dir);
+  const model = await fromPretrained(dir, {
+    task,
+    ...(labels ? { id2label: labels.labels } : {}),
+    tokenizer,
+    warn: (m: string) => say(ev, m),
+  });
+  return { model, tokenizer, maxPositions: maxPositionsOf(model, tokenizer), description: `${idOrPath} (${model.architecture})` };
+}
+
+const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
+  [/ForTokenClassification$/, 'token-classification'],
+  [/ForQuestionAnswering$/, 'question-answering'],
+  [/For(MaskedLM|PreTraining)$/, 'fill-mask'],
+  [/ForSequenceClassification$/, 'text-classification'],
+];
+
+/**
+ * The pipeline task of a saved model folder, from config.json `architectures` (text-classification when
+ * it names none of the task heads).
+ *
+ * @example
+ * await taskOfModel('ner-model'); // 'token-classification' (config.json: BertForTokenClassification)
+ */
+export async function taskOfModel(idOrPath: string): Promise<PipelineTask> {
+  const dir = await resolveModel(idOrPath);
+  let archs: unknown;
+  try {
+    archs = (JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { architectures?: unknown }).architectures;
+  } catch (err) {
+    throw new ModelError(`${join(dir, 'config.json')}: cannot read the model's config (${(err as Error).message}); is ${idOrPath} a model folder written by \`finetune train\`?`);
+  }
+  for (const a of Array.isArray(archs) ? archs : []) {
+    for (const [re, task] of TASK_OF_ARCHITECTURE) if (typeof a === 'string' && re.test(a)) return task;
+  }
+  return 'text-classification';
+}
+
+/**
+ * A compact BERT with the head of `task` and a WordPiece tokenizer trained on `texts` (the offline path when
+ * no pretrained model is at hand), optionally adapted first with `p.mlm_pretrain_epochs` of masked LM.
+ *
+ * @example
+ * const loaded = await scratchTaskModel(train.examples.map((e) => e.tokens.join(' ')), 'token-classification', p, args, labels);
+ */
+export async function scratchTaskModel(
+  texts: string[],
+  task: TaskName,
+  p: PipelineConfig,
+  args: TrainingArguments,
+  labels: LabelMap | null,
+  ev?: PipelineEvents,
+): Promise<LoadedTaskModel> {
+  const t0 = performance.now();
+  const maxPositions = Math.max(args.max_length, 128);
+  const tokenizer = trainWordPieceTokenizer(texts, { vocabSize: p.scratch_vocab_size, lowercase: true, modelMaxLength: maxPositions });
+  say(ev, `tokenizer: WordPiece, ${tokenizer.vocabSize} tokens, trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const base = makeHfConfig('bert', {
+    vocab_size: tokenizer.vocabSize,
+    hidden_size: p.scratch_hidden_size,
+    num_hidden_layers: p.scratch_num_layers,
+    num_attention_heads: p.scratch_num_heads,
+    intermediate_size: p.scratch_intermediate_size,
+    max_position_embeddings: maxPositions,
+    hidden_dropout_prob: 0.1,
+    attention_probs_dropout_prob: 0.1,
+    pad_token_id: tokenizer.padTokenId ?? 0,
+  });
+  const config = labels ? setLabels(base, labels.labels) : base;
+  const model = BERT_FAMILY.build(task, config);
+  const loaded: LoadedTaskModel = {
+    model,
+    tokenizer,
+    maxPositions: maxPositionsOf(model, tokenizer),
+    description: `compact BERT trained from scratch (L${p.scratch_num_layers} H${p.scratch_hidden_size})`,
+  };
+  if (p.mlm_pretrain_epochs > 0 && task !== 'fill-mask') {
+    const ds: TextDataset = { file: '<training text>', originKind: 'record', steps: [], task: 'single_label_classification', labelled: false, examples: texts.map((text, i) => ({ text, origin: i + 1 })) };
+    await maskedLmPretrain(loaded, ds, p.mlm_pretrain_epochs, args, ev);
+  }
+  return loaded;
+}
+
+/** What trainEvaluateSave needs beyond the settings. */
+export interface TrainEvaluateSaveInput {
+  task: PipelineTask;
+  loaded: LoadedTaskModel;
+  train: FeatureBatches;
+  /** Evaluates on the validation split (null: no validation data). */
+  validate: ((model: TaskModel) => Promise<EvalResult>) | null;
+  /** Evaluates on the test split once at the end (null: no test data). */
+  test: ((model: TaskModel) => Promise<EvalResult>) | null;
+  /** Label names for the result (empty for QA and masked LM). */
+  labels: string[];
+  /** The training data file, named in the report. */
+  dataFile: string;
+}
+
+/**
+ * Steps 5 and 6 of every pipeline: train (with evaluation, checkpoints, early stopping and resume), evaluate
+ * the validation and test splits, save the model folder, append metrics.jsonl and write report.html.
+ */
+export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: TrainingArguments, ev?: PipelineEvents): Promise<TaskRun> {
+  const { loaded, validate } = input;
+  const { model } = loaded;
+  mkdirSync(args.output_dir, { recursive: true });
+  const logPath = join(args.output_dir, 'metrics.jsonl');
+  const history: LogRecord[] = [];
+  let bar: ReturnType<NonNullable<PipelineEvents['progress']>> | null = null;
+  const trainer = new Trainer({
+    model,
+    args,
+    train: input.train,
+    evaluate: validate ? async (m) => (await validate(m)).metrics : undefined,
+    saveModel: (dir) => saveClassifier(loaded, dir),
+    loadModel: (dir) => loadWeightsInto(loaded, dir),
+    events: {
+      onStep: (s) => {
+        bar ??= ev?.progress?.('train', s.totalSteps) ?? null;
+        bar?.update(s.step, { loss: s.loss, lr: s.lr, epoch: s.epoch });
+      },
+      onLog: (rec) => {
+        history.push(rec);
+        appendFileSync(logPath, JSON.stringify(rec) + '\n');
+        if (Object.keys(rec).some((k) => k.startsWith('eval_'))) {
+          const parts = Object.entries(rec)
+            .filter(([k]) => k.startsWith('eval_') && !k.includes('count') && !k.includes('tokens'))
+            .map(([k, v]) => `${k.slice(5)} ${typeof v === 'number' ? v.toFixed(4) : v}`);
+          say(ev, `step ${rec.step} (epoch ${Number(rec.epoch).toFixed(2)}): ${parts.join(', ')}`);
+        }
+      },
+      onMessage: (m) => say(ev, m),
+    },
+  });
+  if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
+  const result = await trainer.train();
+  (bar as { stop(): void } | null)?.stop();
+  const valResult = validate ? await validate(model) : null;
+  const testResult = input.test ? await input.test(model) : null;
+  if (testResult) {
+    const rec: LogRecord = { step: result.globalStep, epoch: result.epochs };
+    for (const [k, v] of Object.entries(testResult.metrics)) rec[`test_${k}`] = v;
+    appendFileSync(logPath, JSON.stringify(rec) + '\n');
+    history.push(rec);
+  }
+  await saveClassifier(loaded, args.output_dir);
+  say(ev, `saved the model to ${args.output_dir} (config.json with ${model.architecture}, model.safetensors, tokenizer files)`);
+  let reportPath: string | null = null;
+  if (args.report) {
+    reportPath = join(args.output_dir, 'report.html');
+    const { writeRunReport } = await import('./report.ts'); // loaded only when a report is wanted
+    await writeRunReport(reportPath, {
+      title: `finetune ${input.task}: ${loaded.description}`,
+      model: loaded.description,
+      data: input.dataFile,
+      args,
+      history,
+      result,
+      validation: valResult,
+      test: testResult,
+    });
+    say(ev, `report: ${reportPath}`);
+  }
+  return { task: input.task, outputDir: args.output_dir, train: result, validation: valResult, test: testResult, labels: input.labels, reportPath };
+}
+
+/** Yields to the event loop (between evaluation batches, so signals and progress get through). */
+export function tick(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}

@@ -1,0 +1,52 @@
+// Tests for atomic writes: content lands whole, a failed write leaves the old file and no temp file.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { writeAll, writeFileAtomic, writeJsonAtomic, writeWithAtomicFile } from '../../src/io/atomic.ts';
+
+const dirs: string[] = [];
+async function tmp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'atomic-test-'));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+test('writes strings, bytes and JSON, creating folders', async () => {
+  const dir = await tmp();
+  await writeFileAtomic(join(dir, 'a', 'b', 'x.txt'), 'héllo\n');
+  assert.equal(await readFile(join(dir, 'a', 'b', 'x.txt'), 'utf8'), 'héllo\n');
+  await writeFileAtomic(join(dir, 'x.bin'), new Uint8Array([0, 255, 7]));
+  assert.deepEqual([...(await readFile(join(dir, 'x.bin')))], [0, 255, 7]);
+  await writeJsonAtomic(join(dir, 'm.json'), { accuracy: 0.5, labels: ['a'] });
+  assert.equal(await readFile(join(dir, 'm.json'), 'utf8'), '{\n  "accuracy": 0.5,\n  "labels": [\n    "a"\n  ]\n}\n');
+  assert.deepEqual((await readdir(dir)).sort(), ['a', 'm.json', 'x.bin']);
+});
+
+test('a failing writer leaves the previous file intact and no temp file', async () => {
+  const dir = await tmp();
+  const target = join(dir, 'model.safetensors');
+  await writeFile(target, 'old content');
+  await assert.rejects(
+    writeWithAtomicFile(target, async (fh) => {
+      await writeAll(fh, new Uint8Array(1000));
+      throw new Error('disk on fire');
+    }),
+    /disk on fire/,
+  );
+  assert.equal(await readFile(target, 'utf8'), 'old content');
+  assert.deepEqual(await readdir(dir), ['model.safetensors']);
+  await writeFileAtomic(target, 'new content');
+  assert.equal(await readFile(target, 'utf8'), 'new content');
+  assert.deepEqual(await readdir(dir), ['model.safetensors']);
+});
+
+test('refuses values JSON cannot represent', async () => {
+  const dir = await tmp();
+  await assert.rejects(writeJsonAtomic(join(dir, 'u.json'), undefined), /not JSON-serialisable/);
+});
