@@ -8,6 +8,10 @@ import { DataError } from '../errors.ts';
 import { labelNames } from '../io/hf-config.ts';
 import { resolveSettings } from '../pipeline/config.ts';
 import { evaluateClassifier } from '../pipeline/evaluate.ts';
+import { evaluateMaskedLmFile } from '../pipeline/masked-lm.ts';
+import { evaluateQaFile } from '../pipeline/question-answering.ts';
+import { taskOfModel } from '../pipeline/task-run.ts';
+import { evaluateTokenClassifierFile, type TokenEvalResult } from '../pipeline/token-classification.ts';
 import { loadClassifier } from '../pipeline/models.ts';
 import { predictTexts } from '../pipeline/predict.ts';
 import { readTextDataset, textFeatures } from '../pipeline/text-classification.ts';
@@ -22,6 +26,13 @@ function dataFlags(cmd: Command): Command {
     .option('--text-column <name>', 'text column', 'text')
     .option('--text-pair-column <name>', 'second text of a pair')
     .option('--label-column <name>', 'label column', 'label')
+    .option('--task <task>', 'text-classification | token-classification | question-answering | fill-mask (default: from the model\'s config.json)')
+    .option('--tokens-column <name>', 'token-classification: word-list column', 'tokens')
+    .option('--tags-column <name>', 'token-classification: tags column', 'ner_tags')
+    .option('--question-column <name>', 'question-answering: question column', 'question')
+    .option('--context-column <name>', 'question-answering: context column', 'context')
+    .option('--answers-column <name>', 'question-answering: answers column', 'answers')
+    .option('--doc-stride <n>', 'question-answering: tokens shared by windows of a long context')
     .option('--max-length <n>', 'truncate to this many tokens', '128')
     .option('--batch-size <n>', 'examples per batch', '32');
 }
@@ -35,6 +46,13 @@ interface DataOpts {
   textColumn: string;
   textPairColumn?: string;
   labelColumn: string;
+  task?: string;
+  tokensColumn: string;
+  tagsColumn: string;
+  questionColumn: string;
+  contextColumn: string;
+  answersColumn: string;
+  docStride?: string;
   maxLength: string;
   batchSize: string;
   output?: string;
@@ -52,6 +70,13 @@ function settingsFrom(o: DataOpts, cmd: Command) {
         text_column: o.textColumn,
         text_pair_column: o.textPairColumn,
         label_column: o.labelColumn,
+        task: o.task,
+        tokens_column: o.tokensColumn,
+        tags_column: o.tagsColumn,
+        question_column: o.questionColumn,
+        context_column: o.contextColumn,
+        answers_column: o.answersColumn,
+        doc_stride: o.docStride,
         max_length: o.maxLength,
         per_device_eval_batch_size: o.batchSize,
       },
@@ -62,13 +87,38 @@ function settingsFrom(o: DataOpts, cmd: Command) {
 export function registerEvaluate(program: Command): void {
   const cmd = program
     .command('evaluate')
-    .description('evaluate a fine-tuned classifier on a labelled file')
+    .description('evaluate a fine-tuned model on a labelled file (any task finetune trains)')
     .requiredOption('--model <dir>', 'a model folder written by `finetune train`')
     .requiredOption('--data <file>', 'labelled data (.csv, .tsv, .jsonl, .json, .parquet)')
     .option('--output <file>', 'also write the metrics as JSON here')
-    .addHelpText('after', '\nExample:\n  $ finetune evaluate --model finetune-demo --data new-emails.csv --text-column body --label-column label\n');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ finetune evaluate --model finetune-demo --data new-emails.csv --text-column body --label-column label\n' +
+        '  $ finetune evaluate --model ner-model --data test.jsonl --tokens-column tokens --tags-column ner_tags\n' +
+        '  $ finetune evaluate --model qa-model --data dev.jsonl --max-length 384 --output predictions.json\n' +
+        '  $ finetune evaluate --model domain-bert --data held-out.txt          # masked-LM perplexity\n',
+    );
   dataFlags(cmd).action(async (o: DataOpts) => {
     const { pipeline, args } = settingsFrom(o, cmd);
+    const task = o.task !== undefined ? pipeline.task : await taskOfModel(o.model);
+    if (task !== 'text-classification') {
+      const ev = { message: (m: string) => process.stderr.write(`${m}\n`) };
+      const out =
+        task === 'token-classification'
+          ? await evaluateTokenClassifierFile(o.model, o.data, pipeline, args, ev)
+          : task === 'question-answering'
+            ? await evaluateQaFile(o.model, o.data, pipeline, args, ev)
+            : await evaluateMaskedLmFile(o.model, o.data, pipeline, args, ev);
+      process.stdout.write(`${out.examples} examples from ${o.data} (${task})\n`);
+      for (const [k, v] of Object.entries(out.result.metrics)) process.stdout.write(`  ${k.padEnd(20)} ${Number.isInteger(v) ? v : v.toFixed(4)}\n`);
+      const perType = 'perType' in out.result ? (out.result as TokenEvalResult).perType : [];
+      if (perType.length) {
+        process.stdout.write(`per entity type:\n  ${'type'.padEnd(14)} ${['precision', 'recall', 'f1', 'number'].map((h) => h.padStart(9)).join(' ')}\n`);
+        for (const t of perType) process.stdout.write(`  ${t.type.padEnd(14)} ${[t.precision, t.recall, t.f1].map((x) => x.toFixed(4).padStart(9)).join(' ')} ${String(t.number).padStart(9)}\n`);
+      }
+      if (o.output) writeFileSync(o.output, JSON.stringify({ task, metrics: out.result.metrics, ...('perType' in out.result ? { per_type: perType } : {}), ...('predictions' in out ? { predictions: out.predictions } : {}) }, null, 2));
+      return;
+    }
     const loaded = await loadClassifier(o.model, null, null, { message: (m) => process.stderr.write(`${m}\n`) });
     const cfg = loaded.model.hfConfig;
     const problem: ProblemType = (cfg.problem_type as ProblemType | null) ?? 'single_label_classification';

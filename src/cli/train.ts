@@ -2,14 +2,18 @@
 // it runs the built-in offline demo (SpamAssassin spam detection with a compact BERT).
 
 import type { Command } from 'commander';
-import { resolveSettings, type PipelineConfig } from '../pipeline/config.ts';
+import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, runDemo } from '../pipeline/demo.ts';
+import { trainMaskedLm } from '../pipeline/masked-lm.ts';
+import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
+import { trainTokenClassifier } from '../pipeline/token-classification.ts';
 import { readConfigFile } from '../train/args.ts';
 import { createProgress } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
+  ['--task <task>', 'task', 'text-classification (default) | token-classification | question-answering | fill-mask'],
   ['--model <dir|id>', 'model', 'Hugging Face model folder or Hub id (default: build a compact BERT from the data)'],
   ['--train-file <file>', 'train_file', 'training data: .csv, .tsv, .jsonl, .json or .parquet'],
   ['--validation-file <file>', 'validation_file', 'validation data (default: --validation-split of the training data)'],
@@ -20,6 +24,14 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--text-column <name>', 'text_column', 'text column (default "text"; several: "subject,body")'],
   ['--text-pair-column <name>', 'text_pair_column', 'second text of a pair'],
   ['--label-column <name>', 'label_column', 'label column (default "label")'],
+  ['--tokens-column <name>', 'tokens_column', 'token-classification: word-list column (default "tokens")'],
+  ['--tags-column <name>', 'tags_column', 'token-classification: tags column, one per word (default "ner_tags")'],
+  ['--question-column <name>', 'question_column', 'question-answering: question column (default "question")'],
+  ['--context-column <name>', 'context_column', 'question-answering: context column (default "context")'],
+  ['--answers-column <name>', 'answers_column', 'question-answering: {"text": [...], "answer_start": [...]} column (default "answers")'],
+  ['--doc-stride <n>', 'doc_stride', 'question-answering: tokens shared by windows of a long context (default min(128, max-length/4))'],
+  ['--max-answer-length <n>', 'max_answer_length', 'question-answering: longest predicted answer in tokens (default 30)'],
+  ['--mlm-probability <f>', 'mlm_probability', 'fill-mask: fraction of tokens masked (default 0.15)'],
   ['--problem-type <t>', 'problem_type', 'single_label_classification | multi_label_classification | regression'],
   ['--validation-split <f>', 'validation_split', 'fraction held out for validation (default 0.1)'],
   ['--test-split <f>', 'test_split', 'fraction held out as a test split (default 0)'],
@@ -45,6 +57,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--save-steps <n>', 'save_steps', 'checkpoint every N steps'],
   ['--save-total-limit <n>', 'save_total_limit', 'checkpoints to keep (the best is always kept)'],
   ['--logging-steps <n>', 'logging_steps', 'log every N steps'],
+  ['--load-best-model-at-end <bool>', 'load_best_model_at_end', 'finish with the best evaluation\'s weights (default true)'],
   ['--metric-for-best-model <m>', 'metric_for_best_model', 'e.g. accuracy, f1_macro, loss'],
   ['--early-stopping-patience <n>', 'early_stopping_patience', 'stop after N evaluations without improvement'],
   ['--seed <n>', 'seed', 'random seed (default 42)'],
@@ -75,12 +88,19 @@ export function flagSettings(opts: Record<string, unknown>, cmd: Command): Recor
   return out;
 }
 
-export function printNextSteps(run: ClassifierRun, print: (s: string) => void): void {
+export function printNextSteps(run: ClassifierRun & { task?: PipelineTask }, print: (s: string) => void): void {
   const m = run.test?.metrics ?? run.validation?.metrics;
   if (m) {
     const which = run.test ? 'test' : 'validation';
-    const keys = ['accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'mse', 'mae', 'loss'].filter((k) => m[k] !== undefined);
+    const keys = ['exact_match', 'precision', 'recall', 'f1', 'accuracy', 'f1_macro', 'precision_macro', 'recall_macro', 'mse', 'mae', 'perplexity', 'loss'].filter((k) => m[k] !== undefined);
     print(`\n${which} results: ${keys.map((k) => `${k} ${m[k].toFixed(4)}`).join(', ')}`);
+  }
+  if (run.task && run.task !== 'text-classification') {
+    print(`\nmodel saved in ${run.outputDir}${run.reportPath ? `; report: ${run.reportPath}` : ''}`);
+    print('next:');
+    if (run.task === 'fill-mask') print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    print(`  npx finetune evaluate --model ${run.outputDir} --data <file>${run.task === 'token-classification' ? ' --tokens-column tokens --tags-column ner_tags' : ''}`);
+    return;
   }
   if (run.test?.confusionMatrix && run.labels.length <= 10) {
     print(`confusion matrix (rows = true, columns = predicted; ${run.labels.join(', ')}):`);
@@ -97,7 +117,7 @@ export function printNextSteps(run: ClassifierRun, print: (s: string) => void): 
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
-    .description('fine-tune a text classifier (no arguments: the offline SpamAssassin demo)')
+    .description('fine-tune a model: text classification, token classification, question answering or masked-LM pretraining (no arguments: the offline SpamAssassin demo)')
     .addHelpText(
       'after',
       `
@@ -106,6 +126,9 @@ Examples:
   $ finetune train --model ./bert-base-uncased --train-file reviews.csv --text-column review --label-column stars
   $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --output-dir sms-model
   $ finetune train -c settings.yaml --learning-rate 3e-5     # flags override the file
+  $ finetune train --task token-classification --train-file ner.jsonl --tokens-column tokens --tags-column ner_tags
+  $ finetune train --task question-answering --train-file squad.jsonl --max-length 384 --doc-stride 128
+  $ finetune train --task fill-mask --train-file domain.txt --output-dir domain-bert   # then: --model domain-bert
 
 Config file keys are the snake_case names above (and transformers' TrainingArguments names).`,
     );
@@ -114,18 +137,20 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
     const flags = flagSettings(opts, cmd);
     layers.push({ values: flags, source: 'command line' });
-    const isDemo = !layers.some((l) => l.values.train_file !== undefined);
+    const isDemo = !layers.some((l) => l.values.train_file !== undefined || (l.values.task !== undefined && l.values.task !== 'text-classification'));
     if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 }, source: 'demo defaults' });
     const { pipeline, args } = resolveSettings(layers);
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
-    const events = { message: print, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
     const controller = new AbortController();
+    const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
     const onSignal = (): void => {
-      print('\ninterrupted: stopping after this step (checkpoints on disk are complete; resume with --resume-from-checkpoint latest)');
+      print('\ninterrupted: stopping after this step, then saving the model (press Ctrl-C again to quit at once; checkpoints on disk are complete, resume with --resume-from-checkpoint latest)');
       controller.abort();
+      process.once('SIGINT', () => process.exit(130));
     };
     process.once('SIGINT', onSignal);
-    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainTextClassifier(pipeline, args, events);
+    const trainFor = { 'text-classification': trainTextClassifier, 'token-classification': trainTokenClassifier, 'question-answering': trainQuestionAnswering, 'fill-mask': trainMaskedLm }[pipeline.task];
+    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
     process.off('SIGINT', onSignal);
     printNextSteps(run, print);
   });

@@ -6,7 +6,7 @@
 // example by example as the batches stream past; save the model folder, metrics.jsonl and report.html.
 // Not here: the inference pipeline (src/pipelines/tasks/question-answering.ts), span choice (src/eval/qa.ts).
 
-import { buildDataset, describeOrigin, preprocessDataset, readTable, splitDataset, type Features, type QaDataset, type QaExample } from '../data/index.ts';
+import { answerTokenPositions, buildDataset, describeOrigin, preprocessDataset, readTable, splitDataset, type Features, type QaDataset, type QaExample } from '../data/index.ts';
 import { DataError, FinetuneError } from '../errors.ts';
 import { bestAnswer, type QaFeatureOutput } from '../eval/qa.ts';
 import { SquadMetrics } from '../eval/squad.ts';
@@ -44,39 +44,13 @@ export function docStrideFor(p: PipelineConfig, maxLength: number): number {
   return p.doc_stride ?? Math.min(128, Math.floor(maxLength / 4));
 }
 
-function codePointLength(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
-
-/**
- * Token span of the first answer in one window, exactly as run_qa's prepare_train_features: the CLS index
- * when there is no answer or the answer is not fully inside the window's context; else the first token
- * whose start ≤ answer start (scanning right) and the last whose end ≥ answer end (scanning left).
- * One deliberate difference: the rightward scan stops at the context's last token (run_qa's loop can step
- * onto the final [SEP], whose offsets are (0, 0), when the answer ends the window).
- */
-function answerSpan(ex: QaExample, offsets: readonly [number, number][], sequenceIds: readonly (number | null)[], contextIndex: number, clsIndex: number): [number, number] {
-  if (ex.answers.answerStart.length === 0) return [clsIndex, clsIndex];
-  const startChar = ex.answers.answerStart[0] as number;
-  const endChar = startChar + codePointLength(ex.answers.text[0] as string);
-  let first = 0;
-  while (first < sequenceIds.length && sequenceIds[first] !== contextIndex) first++;
-  let last = sequenceIds.length - 1;
-  while (last >= 0 && sequenceIds[last] !== contextIndex) last--;
-  if (first > last) return [clsIndex, clsIndex]; // no context token in this window
-  if (!((offsets[first] as [number, number])[0] <= startChar && (offsets[last] as [number, number])[1] >= endChar)) return [clsIndex, clsIndex];
-  let s = first;
-  while (s <= last && (offsets[s] as [number, number])[0] <= startChar) s++;
-  let e = last;
-  while (e >= first && (offsets[e] as [number, number])[1] >= endChar) e--;
-  return [s - 1, e + 1];
-}
-
 /**
  * Tokenises question + context (context first when the tokenizer pads on the left), splitting long contexts
- * into windows of `maxLength` tokens that share `docStride` tokens, and labels every window.
+ * into windows of `maxLength` tokens that share `docStride` tokens, and labels every window with the first
+ * answer's token span as run_qa's prepare_train_features does (src/data/qa.ts): the CLS index when there is
+ * no answer or it is not wholly inside the window's context. One deliberate difference from run_qa: the
+ * scan stays within the context, where run_qa's loop can step onto the final [SEP] (offsets (0, 0)) when
+ * the answer ends the window.
  *
  * @example
  * const feats = qaFeatures(ds, tok, { maxLength: 384, docStride: 128 });
@@ -105,7 +79,10 @@ export function qaFeatures(ds: QaDataset, tokenizer: Tokenizer, opts: QaFeatureO
     }
     for (const w of [enc, ...(enc.overflowing ?? [])]) {
       const clsIndex = cls === null ? 0 : Math.max(0, w.ids.indexOf(cls));
-      const [startPosition, endPosition] = answerSpan(ex, w.offsets, w.sequenceIds, contextIndex, clsIndex);
+      const { startPosition, endPosition } =
+        ex.answers.answerStart.length === 0
+          ? { startPosition: clsIndex, endPosition: clsIndex }
+          : answerTokenPositions(w.offsets, w.sequenceIds, ex.answers.answerStart[0] as number, ex.answers.text[0] as string, { contextSequenceId: contextIndex, clsIndex });
       out.push({
         inputIds: w.ids,
         tokenTypeIds: w.typeIds,

@@ -28,6 +28,8 @@ import { loadClassifier, loadWeightsInto, saveClassifier, scratchClassifier, typ
 
 export interface PipelineEvents {
   message?: (msg: string) => void;
+  /** Stops training between steps (the CLI aborts it on Ctrl-C). */
+  signal?: AbortSignal;
   progress?: (label: string, total: number) => { update(done: number, info?: Record<string, string | number>): void; stop(): void };
 }
 
@@ -164,6 +166,7 @@ export async function trainTextClassifier(
     evaluate: valBatches ? async (m) => (await evaluateClassifier(m, valBatches, problem, labels)).metrics : undefined,
     saveModel: (dir) => saveClassifier(loaded, dir),
     loadModel: (dir) => loadWeightsInto(loaded, dir),
+    signal: ev?.signal,
     events: {
       onStep: (s) => {
         bar ??= ev?.progress?.('train', s.totalSteps) ?? null;
