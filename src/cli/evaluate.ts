@@ -4,8 +4,9 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { findUnknownLabels, labelMapFromConfig } from '../data/index.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { labelNames } from '../io/hf-config.ts';
+import { evaluateCausalLmFile } from '../pipeline/causal-lm.ts';
 import { resolveSettings } from '../pipeline/config.ts';
 import { evaluateClassifier } from '../pipeline/evaluate.ts';
 import { evaluateMaskedLmFile } from '../pipeline/masked-lm.ts';
@@ -26,14 +27,14 @@ function dataFlags(cmd: Command): Command {
     .option('--text-column <name>', 'text column', 'text')
     .option('--text-pair-column <name>', 'second text of a pair')
     .option('--label-column <name>', 'label column', 'label')
-    .option('--task <task>', 'text-classification | token-classification | question-answering | fill-mask (default: from the model\'s config.json)')
+    .option('--task <task>', 'text-classification | token-classification | question-answering | fill-mask | text-generation (default: from the model\'s config.json)')
     .option('--tokens-column <name>', 'token-classification: word-list column', 'tokens')
     .option('--tags-column <name>', 'token-classification: tags column', 'ner_tags')
     .option('--question-column <name>', 'question-answering: question column', 'question')
     .option('--context-column <name>', 'question-answering: context column', 'context')
     .option('--answers-column <name>', 'question-answering: answers column', 'answers')
     .option('--doc-stride <n>', 'question-answering: tokens shared by windows of a long context')
-    .option('--max-length <n>', 'truncate to this many tokens', '128')
+    .option('--max-length <n>', 'truncate to this many tokens (text-generation: block size of packed text)', '128')
     .option('--batch-size <n>', 'examples per batch', '32');
 }
 
@@ -56,6 +57,7 @@ interface DataOpts {
   maxLength: string;
   batchSize: string;
   output?: string;
+  adapter?: string;
 }
 
 function settingsFrom(o: DataOpts, cmd: Command) {
@@ -91,16 +93,19 @@ export function registerEvaluate(program: Command): void {
     .requiredOption('--model <dir>', 'a model folder written by `finetune train`')
     .requiredOption('--data <file>', 'labelled data (.csv, .tsv, .jsonl, .json, .parquet)')
     .option('--output <file>', 'also write the metrics as JSON here')
+    .option('--adapter <dir>', 'text-generation: a LoRA adapter folder to apply on top of --model')
     .addHelpText(
       'after',
       '\nExamples:\n  $ finetune evaluate --model finetune-demo --data new-emails.csv --text-column body --label-column label\n' +
         '  $ finetune evaluate --model ner-model --data test.jsonl --tokens-column tokens --tags-column ner_tags\n' +
         '  $ finetune evaluate --model qa-model --data dev.jsonl --max-length 384 --output predictions.json\n' +
-        '  $ finetune evaluate --model domain-bert --data held-out.txt          # masked-LM perplexity\n',
+        '  $ finetune evaluate --model domain-bert --data held-out.txt          # masked-LM perplexity\n' +
+        '  $ finetune evaluate --model stories-lora --data held-out.txt         # causal-LM loss and perplexity (adapter folder)\n',
     );
   dataFlags(cmd).action(async (o: DataOpts) => {
     const { pipeline, args } = settingsFrom(o, cmd);
-    const task = o.task !== undefined ? pipeline.task : await taskOfModel(o.model);
+    const task = o.task !== undefined ? pipeline.task : o.adapter !== undefined ? 'text-generation' : await taskOfModel(o.model);
+    if (o.adapter !== undefined && task !== 'text-generation') throw new ConfigError('adapter', `--adapter applies to text-generation models; task is "${task}"`);
     if (task !== 'text-classification') {
       const ev = { message: (m: string) => process.stderr.write(`${m}\n`) };
       const out =
@@ -108,7 +113,9 @@ export function registerEvaluate(program: Command): void {
           ? await evaluateTokenClassifierFile(o.model, o.data, pipeline, args, ev)
           : task === 'question-answering'
             ? await evaluateQaFile(o.model, o.data, pipeline, args, ev)
-            : await evaluateMaskedLmFile(o.model, o.data, pipeline, args, ev);
+            : task === 'text-generation'
+              ? await evaluateCausalLmFile(o.model, o.data, pipeline, args, ev, o.adapter ?? null)
+              : await evaluateMaskedLmFile(o.model, o.data, pipeline, args, ev);
       process.stdout.write(`${out.examples} examples from ${o.data} (${task})\n`);
       for (const [k, v] of Object.entries(out.result.metrics)) process.stdout.write(`  ${k.padEnd(20)} ${Number.isInteger(v) ? v : v.toFixed(4)}\n`);
       const perType = 'perType' in out.result ? (out.result as TokenEvalResult).perType : [];

@@ -9,6 +9,7 @@ import { registerTrain } from './train.ts';
 import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
 import { registerDeploy } from './deploy.ts';
+import { registerGenerate } from './generate.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerSearch(program);
   registerDeploy(program);
+  registerGenerate(program);
   return program;
 }
 

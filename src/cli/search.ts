@@ -2,6 +2,7 @@
 // run scored on the validation split; prints the results table and keeps the best model.
 
 import type { Command } from 'commander';
+import { ConfigError } from '../errors.ts';
 import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace } from '../hpo/search.ts';
 import { resolveSettings } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
@@ -27,6 +28,9 @@ export function registerSearch(program: Command): void {
     const isDemo = !layers.some((l) => l.values.train_file !== undefined);
     if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 }, source: 'demo defaults' });
     const { pipeline, args } = resolveSettings(layers);
+    if (pipeline.task !== 'text-classification') {
+      throw new ConfigError('task', `search runs text-classification trials only, got "${pipeline.task}"; tune other tasks with repeated \`finetune train\` runs`);
+    }
     const space: SearchSpace = {};
     if (opts.lr) space.learning_rate = parseValues('learning_rate', String(opts.lr));
     if (opts.batchSizes) space.per_device_train_batch_size = parseValues('per_device_train_batch_size', String(opts.batchSizes));

@@ -1,8 +1,10 @@
-// `finetune train`: fine-tune a text classifier from a config file and/or flags. With no data given
-// it runs the built-in offline demo (SpamAssassin spam detection with a compact BERT).
+// `finetune train`: fine-tune a model for any pipeline task (classification, NER, QA, masked LM, causal
+// LM with optional LoRA) from a config file and/or flags. With no data given it runs the built-in
+// offline demo (SpamAssassin spam detection with a compact BERT).
 
 import type { Command } from 'commander';
 import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
+import { trainCausalLm } from '../pipeline/causal-lm.ts';
 import { DEMO_TRAINING_OVERRIDES, runDemo } from '../pipeline/demo.ts';
 import { trainMaskedLm } from '../pipeline/masked-lm.ts';
 import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
@@ -13,7 +15,7 @@ import { createProgress } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
-  ['--task <task>', 'task', 'text-classification (default) | token-classification | question-answering | fill-mask'],
+  ['--task <task>', 'task', 'text-classification (default) | token-classification | question-answering | fill-mask | text-generation'],
   ['--model <dir|id>', 'model', 'Hugging Face model folder or Hub id (default: build a compact BERT from the data)'],
   ['--train-file <file>', 'train_file', 'training data: .csv, .tsv, .jsonl, .json or .parquet'],
   ['--validation-file <file>', 'validation_file', 'validation data (default: --validation-split of the training data)'],
@@ -32,6 +34,11 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--doc-stride <n>', 'doc_stride', 'question-answering: tokens shared by windows of a long context (default min(128, max-length/4))'],
   ['--max-answer-length <n>', 'max_answer_length', 'question-answering: longest predicted answer in tokens (default 30)'],
   ['--mlm-probability <f>', 'mlm_probability', 'fill-mask: fraction of tokens masked (default 0.15)'],
+  ['--lora-r <n>', 'lora_r', 'text-generation: train a LoRA adapter of this rank (default 0: full fine-tuning)'],
+  ['--lora-alpha <a>', 'lora_alpha', 'text-generation: LoRA updates are scaled by alpha / r (default 8)'],
+  ['--lora-dropout <p>', 'lora_dropout', 'text-generation: dropout on the LoRA input (default 0)'],
+  ['--lora-target-modules <a,b>', 'lora_target_modules', 'text-generation: modules to adapt, e.g. q_proj,v_proj or all-linear (default: PEFT\'s for the family)'],
+  ['--merge-lora', 'merge_lora', 'text-generation: save the adapter merged into full weights instead of the adapter folder'],
   ['--problem-type <t>', 'problem_type', 'single_label_classification | multi_label_classification | regression'],
   ['--validation-split <f>', 'validation_split', 'fraction held out for validation (default 0.1)'],
   ['--test-split <f>', 'test_split', 'fraction held out as a test split (default 0)'],
@@ -50,7 +57,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--warmup-steps <n>', 'warmup_steps', 'warmup steps'],
   ['--lr-scheduler-type <s>', 'lr_scheduler_type', 'linear | cosine | constant | constant_with_warmup'],
   ['--max-grad-norm <x>', 'max_grad_norm', 'gradient clipping (0 disables)'],
-  ['--max-length <n>', 'max_length', 'truncate to this many tokens (default 128)'],
+  ['--max-length <n>', 'max_length', 'truncate to this many tokens (default 128; text-generation: the block size of packed text)'],
   ['--eval-strategy <s>', 'eval_strategy', 'no | steps | epoch'],
   ['--eval-steps <n>', 'eval_steps', 'evaluate every N steps'],
   ['--save-strategy <s>', 'save_strategy', 'no | steps | epoch | best'],
@@ -88,7 +95,7 @@ export function flagSettings(opts: Record<string, unknown>, cmd: Command): Recor
   return out;
 }
 
-export function printNextSteps(run: ClassifierRun & { task?: PipelineTask }, print: (s: string) => void): void {
+export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseModel?: string; adapter?: boolean }, print: (s: string) => void): void {
   const m = run.test?.metrics ?? run.validation?.metrics;
   if (m) {
     const which = run.test ? 'test' : 'validation';
@@ -99,6 +106,10 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask }, pri
     print(`\nmodel saved in ${run.outputDir}${run.reportPath ? `; report: ${run.reportPath}` : ''}`);
     print('next:');
     if (run.task === 'fill-mask') print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    if (run.task === 'text-generation') {
+      const model = run.adapter && run.baseModel ? `${run.baseModel} --adapter ${run.outputDir}` : run.outputDir;
+      print(`  npx finetune generate --model ${model} --prompt "Once upon a time"`);
+    }
     print(`  npx finetune evaluate --model ${run.outputDir} --data <file>${run.task === 'token-classification' ? ' --tokens-column tokens --tags-column ner_tags' : ''}`);
     return;
   }
@@ -117,7 +128,7 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask }, pri
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
-    .description('fine-tune a model: text classification, token classification, question answering or masked-LM pretraining (no arguments: the offline SpamAssassin demo)')
+    .description('fine-tune a model: text classification, token classification, question answering, masked-LM pretraining or causal LM (GPT-2/Llama, optionally LoRA) (no arguments: the offline SpamAssassin demo)')
     .addHelpText(
       'after',
       `
@@ -129,6 +140,8 @@ Examples:
   $ finetune train --task token-classification --train-file ner.jsonl --tokens-column tokens --tags-column ner_tags
   $ finetune train --task question-answering --train-file squad.jsonl --max-length 384 --doc-stride 128
   $ finetune train --task fill-mask --train-file domain.txt --output-dir domain-bert   # then: --model domain-bert
+  $ finetune train --task text-generation --model ./stories260K --train-file stories.txt --lora-r 8 --lora-alpha 16 --output-dir stories-lora
+  $ finetune train --task text-generation --model ./gpt2 --train-file chats.jsonl --lora-r 16 --merge-lora   # "messages" or "prompt"/"completion" JSONL
 
 Config file keys are the snake_case names above (and transformers' TrainingArguments names).`,
     );
@@ -149,7 +162,13 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       process.once('SIGINT', () => process.exit(130));
     };
     process.once('SIGINT', onSignal);
-    const trainFor = { 'text-classification': trainTextClassifier, 'token-classification': trainTokenClassifier, 'question-answering': trainQuestionAnswering, 'fill-mask': trainMaskedLm }[pipeline.task];
+    const trainFor = {
+      'text-classification': trainTextClassifier,
+      'token-classification': trainTokenClassifier,
+      'question-answering': trainQuestionAnswering,
+      'fill-mask': trainMaskedLm,
+      'text-generation': trainCausalLm,
+    }[pipeline.task];
     const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
     process.off('SIGINT', onSignal);
     printNextSteps(run, print);

@@ -7,7 +7,7 @@
 import { ConfigError, DataError } from '../errors.ts';
 import * as F from '../tensor/index.ts';
 import { intTensor, type CausalLM, type KVCache } from './decoder.ts';
-import { nextToken, Pcg32, validateSampling, type SamplingOptions } from './sampling.ts';
+import { nextToken, Rng, validateSampling, type SamplingOptions } from './sampling.ts';
 
 /** Decoding settings; sampling settings as in sampling.ts. */
 export interface GenerateOptions extends SamplingOptions {
@@ -58,7 +58,7 @@ export function generate(model: CausalLM, prompts: readonly (readonly number[])[
   const tokens: number[][] = prompts.map(() => []);
   const finishReason: FinishReason[] = prompts.map(() => 'length');
   const finished = prompts.map(() => false);
-  const rng = new Pcg32(opts.seed ?? 0);
+  const rng = Rng.fromSeed(opts.seed ?? 0);
   const useCache = opts.useCache ?? true;
   const cache: KVCache | null = useCache ? model.newCache() : null;
   try {

@@ -4,7 +4,7 @@
 // TopKLogitsWarper and TopPLogitsWarper. Not here: the decoding loop and KV cache (generate.ts).
 
 import { ConfigError } from '../errors.ts';
-import { Pcg32 } from '../nn/init.ts';
+import { Rng } from '../util/rng.ts';
 
 /** How the next token is chosen. Defaults are transformers' GenerationConfig defaults. */
 export interface SamplingOptions {
@@ -89,9 +89,9 @@ export function argmax(scores: ArrayLike<number>): number {
 /**
  * Chooses the next token from one row of logits. `seen` is the sequence so far (for the repetition
  * penalty); `rng` draws when sampling.
- * @example const id = nextToken(row, ids, { doSample: true, temperature: 0.8, topP: 0.9 }, new Pcg32(42));
+ * @example const id = nextToken(row, ids, { doSample: true, temperature: 0.8, topP: 0.9 }, Rng.fromSeed(42));
  */
-export function nextToken(logits: ArrayLike<number>, seen: Iterable<number>, o: SamplingOptions, rng: Pcg32): number {
+export function nextToken(logits: ArrayLike<number>, seen: Iterable<number>, o: SamplingOptions, rng: Rng): number {
   const scores = Float64Array.from(logits as ArrayLike<number>);
   applyRepetitionPenalty(scores, seen, o.repetitionPenalty ?? 1);
   if (!(o.doSample ?? false)) return argmax(scores);
@@ -100,7 +100,7 @@ export function nextToken(logits: ArrayLike<number>, seen: Iterable<number>, o: 
   applyTopK(scores, o.topK ?? 50);
   applyTopP(scores, o.topP ?? 1);
   const probs = softmax(scores);
-  const u = rng.uniform();
+  const u = rng.nextFloat();
   let cum = 0;
   let last = 0;
   for (let i = 0; i < probs.length; i++) {
@@ -112,4 +112,4 @@ export function nextToken(logits: ArrayLike<number>, seen: Iterable<number>, o: 
   return last; // rounding left u above the final cumulative sum
 }
 
-export { Pcg32 };
+export { Rng };

@@ -16,14 +16,14 @@ export type LoraInit = boolean | 'gaussian';
 function fillUniform(t: Tensor, bound: number): void {
   const g = getGenerator();
   const d = t.data as Float32Array | Float64Array;
-  for (let i = 0; i < d.length; i++) d[i] = (2 * g.uniform() - 1) * bound;
+  for (let i = 0; i < d.length; i++) d[i] = (2 * g.nextFloat() - 1) * bound;
 }
 
 /** Fills `t` with N(0, std^2) from the global seeded generator. */
 function fillNormal(t: Tensor, std: number): void {
   const g = getGenerator();
   const d = t.data as Float32Array | Float64Array;
-  for (let i = 0; i < d.length; i++) d[i] = g.normal() * std;
+  for (let i = 0; i < d.length; i++) d[i] = g.nextNormal() * std;
 }
 
 /**

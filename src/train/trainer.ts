@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
-import { getGenerator } from '../nn/init.ts';
+import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
 import { clipScale, globalGradNorm } from '../optim/clip.ts';
 import { learningRate, warmupStepsFor } from '../optim/schedules.ts';
@@ -86,7 +86,7 @@ export class Trainer {
       global_step: 0,
       epoch: 0,
       sampler: train.getState(),
-      rng_state: getGenerator().getState(),
+      rng_state: getGeneratorState(),
       best_metric: null,
       best_model_checkpoint: null,
       evals_without_improvement: 0,
@@ -107,7 +107,7 @@ export class Trainer {
     await this.o.loadModel(dir);
     this.optimizer.loadStateArrays(optimizer);
     this.o.train.setState(state.sampler);
-    getGenerator().setState(state.rng_state);
+    setGeneratorState(state.rng_state);
     this.state = state;
     this.o.events?.onMessage?.(`resumed from ${dir} at step ${state.global_step}`);
   }
@@ -186,7 +186,7 @@ export class Trainer {
     const dir = join(args.output_dir, `checkpoint-${this.state.global_step}`);
     if (isBest) this.state.best_model_checkpoint = dir;
     this.state.sampler = this.o.train.getState();
-    this.state.rng_state = getGenerator().getState();
+    this.state.rng_state = getGeneratorState();
     this.state.optimizer_step = this.optimizer.step;
     await writeCheckpoint(dir, this.o.saveModel, this.optimizer.stateArrays(), this.state);
     await rotateCheckpoints(args.output_dir, args.save_total_limit, this.state.best_model_checkpoint);

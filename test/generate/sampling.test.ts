@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.ts';
-import { applyRepetitionPenalty, applyTopK, applyTopP, argmax, nextToken, Pcg32, validateSampling } from '../../src/generate/sampling.ts';
+import { applyRepetitionPenalty, applyTopK, applyTopP, argmax, nextToken, Rng, validateSampling } from '../../src/generate/sampling.ts';
 
 const row = (...v: number[]) => Float64Array.from(v);
 
@@ -40,12 +40,12 @@ describe('logits processors (transformers semantics)', () => {
 
   it('greedy takes the first maximum', () => {
     assert.equal(argmax([0.1, 0.7, 0.7, 0.2]), 1);
-    assert.equal(nextToken([0.1, 0.7, 0.7, 0.2], [], {}, new Pcg32(0)), 1);
+    assert.equal(nextToken([0.1, 0.7, 0.7, 0.2], [], {}, Rng.fromSeed(0)), 1);
   });
 
   it('sampling follows softmax(logits / temperature)', () => {
     const logits = [Math.log(0.1), Math.log(0.2), Math.log(0.7)];
-    const rng = new Pcg32(123);
+    const rng = Rng.fromSeed(123);
     const counts = [0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[nextToken(logits, [], { doSample: true, topK: 0 }, rng)]++;

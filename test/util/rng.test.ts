@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Rng, deriveSeed } from '../../src/data/rng.ts';
+import { Rng, deriveSeed } from '../../src/util/rng.ts';
 
 // Reference values printed by the authors' C code (prng.di.unimi.it xoshiro128starstar.c next() and
 // splitmix64.c next()), compiled with gcc: state words s[0..3] = low/high halves of two SplitMix64 outputs.
