@@ -12,7 +12,8 @@
 // FT_CLONES compiles a function twice (x86-64-v3 = AVX2+FMA, and the build baseline) and picks the
 // clone at load time (GCC ifunc). Hot loops live in FT_CLONES functions; an OpenMP region must CALL
 // such a function, because GCC outlines the region body before cloning (it would not be cloned).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+// glibc only (ifunc); elsewhere the baseline build is used as is.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define FT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define FT_CLONES
@@ -26,28 +27,30 @@ int num_threads();
 void set_num_threads(int n);
 
 /**
- * Static contiguous split of [0, n) over the thread count: thread t gets one fixed range, so the
- * partition (and any per-range arithmetic) depends only on n and the thread count. Serial when n is
- * below 2*grain or one thread is set. f(begin, end) must be safe to run concurrently on disjoint ranges.
+ * Parallel loop over [0, n): the range is cut into fixed chunks (at least `grain` long, about 8 per
+ * thread) that threads take dynamically, so a thread descheduled by the OS (a busy machine, V8's GC
+ * threads) does not stall the others at the barrier. Chunk contents never depend on which thread runs
+ * them, so results are bitwise reproducible. Serial when n < 2*grain or one thread is set.
+ * f(begin, end) must be safe to run concurrently on disjoint ranges.
  */
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
   int nt = num_threads();
   if (grain < 1) grain = 1;
-  int64_t maxt = n / grain;
-  if (maxt < nt) nt = static_cast<int>(maxt < 1 ? 1 : maxt);
-  if (nt <= 1) {
+  if (nt <= 1 || n < 2 * grain) {
     f(int64_t{0}, n);
     return;
   }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num();
-    int T = omp_get_num_threads();
-    int64_t b = n * t / T, e = n * (t + 1) / T;
-    if (b < e) f(b, e);
+  int64_t chunk = (n + 8 * nt - 1) / (8 * nt);
+  if (chunk < grain) chunk = grain;
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (chunks < nt) nt = static_cast<int>(chunks);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t b = c * chunk, e = b + chunk < n ? b + chunk : n;
+    f(b, e);
   }
 #else
   f(int64_t{0}, n);
@@ -71,64 +74,101 @@ void parallel_threads(int maxT, F&& f) {
 #endif
 }
 
-// ---- lane-wise reductions: 8 independent lanes (vectorisable without reassociation flags), lanes
-// combined in a fixed order, so results are reproducible bit for bit.
+// ---- lane-wise reductions: 8 float lanes widened to two 4-double accumulators with GCC vector
+// extensions (AVX in the x86-64-v3 clone, SSE2 pairs otherwise; plain auto-vectorisation would need
+// -ffast-math to reorder a reduction). Lanes are combined in a fixed order, so results are reproducible.
+
+typedef float ft_v4f __attribute__((vector_size(16)));
+typedef float ft_v8f __attribute__((vector_size(32)));
+typedef double ft_v4d __attribute__((vector_size(32)));
+typedef int32_t ft_v8i __attribute__((vector_size(32)));
+
+FT_INLINE ft_v8f load8(const float* p) {
+  ft_v8f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/** lo += (double) v[0..4), hi += (double) v[4..8). */
+FT_INLINE void widen_add(ft_v4d& lo, ft_v4d& hi, ft_v8f v) {
+  float t[8];
+  std::memcpy(t, &v, sizeof t);
+  ft_v4f a, b;
+  std::memcpy(&a, t, sizeof a);
+  std::memcpy(&b, t + 4, sizeof b);
+  lo += __builtin_convertvector(a, ft_v4d);
+  hi += __builtin_convertvector(b, ft_v4d);
+}
+
+FT_INLINE double hsum(ft_v4d lo, ft_v4d hi) {
+  ft_v4d s = lo + hi;
+  return (s[0] + s[2]) + (s[1] + s[3]);
+}
 
 /** sum x[0..n) in double. */
 FT_INLINE double sum_f64(const float* x, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  ft_v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) acc[l] += static_cast<double>(x[i + l]);
-  for (int l = 0; i < n; i++, l++) acc[l] += static_cast<double>(x[i]);
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i + 8 <= n; i += 8) widen_add(lo, hi, load8(x + i));
+  double tail = 0.0;
+  for (; i < n; i++) tail += static_cast<double>(x[i]);
+  return hsum(lo, hi) + tail;
 }
 
-/** sum x[i]*y[i] in double. */
+/** sum x[i]*y[i] in double (products rounded to float first). */
 FT_INLINE double dot_f64(const float* x, const float* y, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  ft_v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) acc[l] += static_cast<double>(x[i + l]) * static_cast<double>(y[i + l]);
-  for (int l = 0; i < n; i++, l++) acc[l] += static_cast<double>(x[i]) * static_cast<double>(y[i]);
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i + 8 <= n; i += 8) widen_add(lo, hi, load8(x + i) * load8(y + i));
+  double tail = 0.0;
+  for (; i < n; i++) tail += static_cast<double>(x[i] * y[i]);
+  return hsum(lo, hi) + tail;
 }
 
 /** sum (x[i]-c)^2 in double. */
 FT_INLINE double sumsq_dev_f64(const float* x, double c, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  ft_v4d lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+  const ft_v4d cv = {c, c, c, c};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) {
-      double d = static_cast<double>(x[i + l]) - c;
-      acc[l] += d * d;
-    }
-  for (int l = 0; i < n; i++, l++) {
-    double d = static_cast<double>(x[i]) - c;
-    acc[l] += d * d;
+  for (; i + 8 <= n; i += 8) {
+    ft_v4d a = {0, 0, 0, 0}, b = {0, 0, 0, 0};
+    widen_add(a, b, load8(x + i));
+    a -= cv;
+    b -= cv;
+    lo += a * a;
+    hi += b * b;
   }
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  double tail = 0.0;
+  for (; i < n; i++) {
+    double d = static_cast<double>(x[i]) - c;
+    tail += d * d;
+  }
+  return hsum(lo, hi) + tail;
 }
 
 /** max of x[0..n) (n >= 1); NaN-propagating like Math.max. */
 FT_INLINE float max_f32(const float* x, int64_t n) {
-  float acc[8];
-  for (int l = 0; l < 8; l++) acc[l] = x[0];
-  int64_t i = 0;
+  float m = x[0];
   bool nan = false;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) {
-      float v = x[i + l];
-      nan |= (v != v);
-      acc[l] = v > acc[l] ? v : acc[l];
+  int64_t i = 0;
+  if (n >= 8) {
+    ft_v8f acc = load8(x);
+    ft_v8i bad = acc != acc;
+    for (i = 8; i + 8 <= n; i += 8) {
+      ft_v8f v = load8(x + i);
+      bad |= (v != v);
+      acc = v > acc ? v : acc;
     }
-  for (int l = 0; i < n; i++, l++) {
+    for (int l = 0; l < 8; l++) {
+      m = acc[l] > m ? acc[l] : m;
+      nan |= bad[l] != 0;
+    }
+  }
+  for (; i < n; i++) {
     float v = x[i];
     nan |= (v != v);
-    acc[l] = v > acc[l] ? v : acc[l];
+    m = v > m ? v : m;
   }
-  float m = acc[0];
-  for (int l = 1; l < 8; l++) m = acc[l] > m ? acc[l] : m;
   return nan ? __builtin_nanf("") : m;
 }
 

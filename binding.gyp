@@ -1,0 +1,50 @@
+# node-gyp build of the finetune native backend (src/backend/native.ts loads build/Release/finetune_native.node).
+# - C++17, -O3, OpenMP. x64 baseline is x86-64-v2 (SSE4.2, every x86-64 CPU since ~2009); hot loops are
+#   compiled a second time for x86-64-v3 (AVX2+FMA) with GCC target_clones and picked at load time, and the
+#   GEMM micro-kernel is chosen at run time the same way: one binary, safe on old CPUs, fast on new ones.
+# - OpenBLAS when native/detect-blas.cjs can link it (FINETUNE_NO_BLAS=1 forces the built-in GEMM; the
+#   built-in GEMM is always compiled too and can be selected at run time, so tests cover both paths).
+{
+  'variables': {
+    'ft_blas%': '<!(node native/detect-blas.cjs mode)',
+  },
+  'targets': [
+    {
+      'target_name': 'finetune_native',
+      'sources': [
+        'native/src/binding.cc',
+        'native/src/threads.cc',
+        'native/src/elementwise.cc',
+        'native/src/reduce.cc',
+        'native/src/gemm.cc',
+        'native/src/gemm_builtin.cc',
+        'native/src/softmax.cc',
+        'native/src/norm.cc',
+        'native/src/loss.cc',
+        'native/src/index.cc',
+        'native/src/attention.cc',
+        'native/src/optim.cc',
+      ],
+      'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      'cflags_cc': ['-O3', '-fno-math-errno', '-fno-trapping-math', '-Wno-unused-function', '-Wno-psabi'],
+      'conditions': [
+        ['OS!="win" and OS!="mac"', {
+          'cflags_cc': ['-fopenmp'],
+          'ldflags': ['-fopenmp'],
+        }],
+        ['target_arch=="x64" and OS!="win"', {
+          'cflags_cc': ['-march=x86-64-v2', '-mtune=generic'],
+        }],
+        ['ft_blas=="openblas"', {
+          'defines': ['FT_HAVE_CBLAS'],
+          'libraries': ['<!@(node native/detect-blas.cjs libs)'],
+        }],
+        ['OS=="mac"', {
+          'xcode_settings': {
+            'OTHER_CPLUSPLUSFLAGS': ['-std=c++17', '-O3', '-fno-math-errno'],
+          },
+        }],
+      ],
+    },
+  ],
+}

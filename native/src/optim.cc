@@ -1,0 +1,42 @@
+// Fused AdamW step with PyTorch semantics (decoupled weight decay first, bias-corrected moments,
+// eps outside the sqrt) and gradient scaling folded in (clipping). Elementwise, so any split is
+// deterministic. Not here: the global gradient norm (reduce.cc sum_squares) or schedules.
+#include <cmath>
+
+#include "common.h"
+#include "kernels.h"
+
+namespace ft {
+namespace {
+
+FT_CLONES void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
+                           float one_minus_b1, float one_minus_b2, float step_size, float inv_sqrt_bc2, float eps,
+                           float gscale) {
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i] * gscale;
+    const float mi = b1 * m[i] + one_minus_b1 * gi;
+    const float vi = b2 * v[i] + one_minus_b2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const float pi = p[i] * decay;
+    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+}  // namespace
+
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, double beta1, double beta2, double eps,
+           double weight_decay, double step, double grad_scale) {
+  const double bc1 = 1.0 - std::pow(beta1, step);
+  const double bc2 = 1.0 - std::pow(beta2, step);
+  const float decay = static_cast<float>(1.0 - lr * weight_decay);
+  const float step_size = static_cast<float>(lr / bc1);
+  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+    adamw_range(p + b, g + b, m + b, v + b, e - b, decay, static_cast<float>(beta1), static_cast<float>(beta2),
+                static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2), step_size, inv_sqrt_bc2,
+                static_cast<float>(eps), static_cast<float>(grad_scale));
+  });
+}
+
+}  // namespace ft
