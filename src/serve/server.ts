@@ -1,0 +1,318 @@
+// The HTTP inference service (fastify): POST /v1/predict runs a model folder's pipeline with dynamic
+// micro-batching; GET /health, /ready and /metrics (Prometheus) for operations. Limits on body size,
+// text length, items per request, queue length and time per request; optional bearer token; binds
+// 127.0.0.1 by default; graceful close finishes in-flight requests. Every error is a JSON body
+// {error: {code, message, field?}} with a 4xx/5xx status. Not here: the pipelines (src/pipelines/),
+// batching (batcher.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { basename, resolve } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+// The server is an entry point: use the native backend when its addon loads (the reference one otherwise).
+import { nativeAvailable, setNumThreads } from '../backend/index.ts';
+import { ConfigError, FinetuneError, ModelError } from '../errors.ts';
+import type { TaskName } from '../models/types.ts';
+import { isRecord } from '../pipelines/parse.ts';
+import { DEFAULT_MAX_TEXT_LENGTH, TextPipeline } from '../pipelines/pipeline.ts';
+import { PIPELINE_TASK_NAMES } from '../pipelines/tasks/index.ts';
+import { PipelineInputError, type RowOutput } from '../pipelines/types.ts';
+import type { EncodeResult } from '../tokenizers/index.ts';
+import { MicroBatcher, QueueFullError, ShuttingDownError, TimeoutError } from './batcher.ts';
+import { ServerMetrics } from './metrics.ts';
+
+/** Options of {@link startServer} (CLI flags map 1:1). */
+export interface ServeOptions {
+  /** Interface to bind (default 127.0.0.1; "0.0.0.0" exposes the service to the network). */
+  host?: string;
+  /** TCP port (default 8080; 0 picks a free one). */
+  port?: number;
+  /** Task to serve; default: the one the folder's config.json names. */
+  task?: TaskName;
+  /** Most model rows per forward pass (default 32). */
+  maxBatchSize?: number;
+  /** Longest wait for a fuller batch, ms (default 5). */
+  maxWaitMs?: number;
+  /** Most predict requests waiting; beyond it: 503 + Retry-After (default 256). */
+  maxQueue?: number;
+  /** Largest request body, bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Longest text, characters (default 20,000). */
+  maxTextLength?: number;
+  /** Most inputs in one request (default 64). */
+  maxItemsPerRequest?: number;
+  /** Time allowed per predict request, ms (default 30,000); beyond it: 504. */
+  timeoutMs?: number;
+  /** When set, /v1/predict and /metrics need `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Threads of the native kernels (default: the backend's own choice). 1 often serves small models best. */
+  numThreads?: number;
+  /** Log lines (start, stop, server errors); default: none. */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  host: string;
+  port: number;
+  task: TaskName;
+  pipeline: TextPipeline;
+  app: FastifyInstance;
+  /** Stops accepting connections, finishes in-flight requests, frees the model. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Human-readable description for `finetune serve --help`. */
+export const SERVE_DESCRIPTION =
+  'Serve a model folder over HTTP. POST /v1/predict with {"inputs": <item or list>, "parameters": {...}} returns ' +
+  '{"task", "model", "outputs": [...]} in Hugging Face pipeline shapes: text-classification {label, score, scores} ' +
+  '(items: "text" or {"text", "text_pair"}), token-classification entities with character spans ' +
+  '(parameters.aggregation_strategy: none|simple|first|average|max), question-answering {score, start, end, answer} ' +
+  '(items: {"question", "context"}), fill-mask candidates, feature-extraction embeddings. GET /health, /ready, ' +
+  '/metrics (Prometheus). Concurrent requests share forward passes (micro-batching); a full queue answers 503 with ' +
+  'Retry-After. Binds 127.0.0.1 unless --host says otherwise; SIGTERM/SIGINT finish in-flight requests, then exit.';
+
+const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxBatchSize: 32,
+  maxWaitMs: 5,
+  maxQueue: 256,
+  bodyLimit: 1024 * 1024,
+  maxTextLength: DEFAULT_MAX_TEXT_LENGTH,
+  maxItemsPerRequest: 64,
+  timeoutMs: 30_000,
+} as const;
+
+function checkInt(key: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(key, `must be an integer from ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+/** JSON error body. */
+function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send({ error: field === undefined ? { code, message } : { code, message, field } });
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Maps fastify's own errors (body parsing, limits, media type) to a status, code and message. */
+function describeFastifyError(err: { code?: string; statusCode?: number; message: string }, bodyLimit: number): [number, string, string] {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return [413, 'body_too_large', `the request body is larger than ${bodyLimit} bytes`];
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return [415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json'];
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return [400, 'invalid_json', 'the body is empty; send {"inputs": ...}'];
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return [400, 'bad_request', 'the Content-Length header does not match the body'];
+    default:
+      if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return [400, 'invalid_json', `the body is not valid JSON: ${err.message}`];
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return [err.statusCode, 'bad_request', err.message];
+      return [500, 'internal_error', 'internal server error'];
+  }
+}
+
+/**
+ * Loads `modelDir` and starts serving it. Rejects (without listening) when the folder cannot be
+ * loaded, with a ModelError/ConfigError saying what is wrong.
+ *
+ * @example
+ * const server = await startServer('runs/sst2/best', { port: 8080 });
+ * // curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{"inputs": ["great film"]}'
+ * await server.close();
+ */
+export async function startServer(modelDir: string, options: ServeOptions = {}): Promise<RunningServer> {
+  const o: Required<Omit<ServeOptions, 'task' | 'token' | 'log' | 'numThreads'>> & ServeOptions = {
+    ...DEFAULTS,
+    ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServeOptions),
+  };
+  checkInt('port', o.port, 0, 65535);
+  checkInt('maxBatchSize', o.maxBatchSize, 1, 4096);
+  checkInt('maxWaitMs', o.maxWaitMs, 0, 60_000);
+  checkInt('maxQueue', o.maxQueue, 1);
+  checkInt('bodyLimit', o.bodyLimit, 1024);
+  checkInt('maxTextLength', o.maxTextLength, 1);
+  checkInt('maxItemsPerRequest', o.maxItemsPerRequest, 1);
+  checkInt('timeoutMs', o.timeoutMs, 1);
+  if (typeof o.host !== 'string' || o.host === '') throw new ConfigError('host', 'must be an interface address such as 127.0.0.1');
+  if (o.token !== undefined && o.token.length < 8) throw new ConfigError('token', 'a bearer token needs at least 8 characters');
+  const log = o.log ?? (() => undefined);
+  if (o.numThreads !== undefined) {
+    checkInt('numThreads', o.numThreads, 1, 1024);
+    if (nativeAvailable()) setNumThreads(o.numThreads);
+  }
+
+  let pipe: TextPipeline;
+  try {
+    pipe = await TextPipeline.load(modelDir, { task: o.task, maxTextLength: o.maxTextLength, maxItems: o.maxItemsPerRequest, warn: log });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (err instanceof FinetuneError) throw new ModelError(`cannot serve ${modelDir}: ${msg}`, { cause: err });
+    throw new ModelError(`cannot serve ${modelDir}: unexpected error while loading: ${msg}`, { cause: err });
+  }
+  const modelName = basename(resolve(modelDir));
+  const metrics = new ServerMetrics(() => batcher.depth);
+  const batcher: MicroBatcher<EncodeResult, RowOutput> = new MicroBatcher((rows) => pipe.forward(rows), {
+    maxBatchSize: o.maxBatchSize,
+    maxWaitMs: o.maxWaitMs,
+    maxQueue: o.maxQueue,
+    timeoutMs: o.timeoutMs,
+    onBatch: ({ rows, seconds }) => {
+      metrics.batchSize.observe(rows);
+      metrics.batchSeconds.observe(seconds);
+    },
+  });
+  const tokenDigest = o.token === undefined ? null : digest(o.token);
+  let closing = false;
+
+  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
+    const [status, code, message] = describeFastifyError(err, o.bodyLimit);
+    if (status >= 500) log(`error: ${err.stack ?? err.message}`);
+    return sendError(reply, status, code, message);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}; use POST /v1/predict, GET /health, /ready or /metrics`));
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (tokenDigest === null || req.url === '/health' || req.url === '/ready') return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(h);
+    if (!m || !timingSafeEqual(digest(m[1]!.trim()), tokenDigest)) {
+      reply.header('WWW-Authenticate', 'Bearer');
+      return sendError(reply, 401, 'unauthorized', 'send Authorization: Bearer <token> (the token the server was started with)');
+    }
+  });
+  // While closing, answer with Connection: close so keep-alive clients do not hold the server open.
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.latency.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    if (closing) return sendError(reply, 503, 'shutting_down', 'the server is shutting down');
+    return { status: 'ready', task: pipe.task, model: modelName, queue_depth: batcher.depth };
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
+
+  app.post('/v1/predict', async (req: FastifyRequest, reply: FastifyReply) => {
+    const body = req.body;
+    if (typeof body === 'string') return sendError(reply, 415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+    if (!isRecord(body)) return sendError(reply, 400, 'bad_request', 'the body must be a JSON object: {"inputs": <item or list>, "parameters": {...}}');
+    for (const k of Object.keys(body)) {
+      if (k !== 'inputs' && k !== 'parameters' && k !== 'task') return sendError(reply, 400, 'bad_request', 'unknown field; allowed: inputs, parameters, task', k);
+    }
+    const task = body['task'];
+    if (task !== undefined) {
+      if (typeof task !== 'string') return sendError(reply, 400, 'bad_request', 'expected a task name string', 'task');
+      if (!(PIPELINE_TASK_NAMES as string[]).includes(task) && task !== 'text-generation') {
+        return sendError(reply, 400, 'unknown_task', `unknown task "${task}"; known tasks: ${PIPELINE_TASK_NAMES.join(', ')}`, 'task');
+      }
+      if (task !== pipe.task) return sendError(reply, 400, 'wrong_task', `this server serves ${pipe.task}, not ${task}`, 'task');
+    }
+    let prepared;
+    try {
+      prepared = pipe.prepare(body['inputs'], body['parameters']);
+    } catch (err) {
+      if (err instanceof PipelineInputError) return sendError(reply, 400, 'invalid_input', err.message, err.field);
+      throw err;
+    }
+    let outputs: RowOutput[];
+    try {
+      outputs = await batcher.submit(prepared.rows);
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        metrics.rejected.inc({ reason: 'queue_full' });
+        reply.header('Retry-After', '1');
+        return sendError(reply, 503, 'queue_full', err.message);
+      }
+      if (err instanceof ShuttingDownError) {
+        metrics.rejected.inc({ reason: 'shutting_down' });
+        reply.header('Retry-After', '5');
+        return sendError(reply, 503, 'shutting_down', err.message);
+      }
+      if (err instanceof TimeoutError) {
+        metrics.rejected.inc({ reason: 'timeout' });
+        return sendError(reply, 504, 'timeout', err.message);
+      }
+      throw err;
+    }
+    return { task: pipe.task, model: modelName, outputs: prepared.finish(outputs) };
+  });
+
+  try {
+    await app.listen({ host: o.host, port: o.port });
+  } catch (err) {
+    pipe.dispose();
+    throw new ConfigError('port', `cannot listen on ${o.host}:${o.port}: ${(err as Error).message}`);
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+  const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `http://${hostForUrl}:${port}`;
+  log(`serving ${modelDir} (${pipe.task}) at ${url}`);
+
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      log('shutting down: finishing in-flight requests');
+      const stopped = app.close();
+      await batcher.drain();
+      // Connections that went idle after their last in-flight response would otherwise wait out keep-alive.
+      app.server.closeIdleConnections();
+      await stopped;
+      pipe.dispose();
+      log('stopped');
+    })();
+    return closed;
+  };
+  return { url, host: o.host, port, task: pipe.task, pipeline: pipe, app, close };
+}
+
+/**
+ * Closes `server` on SIGTERM or SIGINT (finishing in-flight requests); a second signal exits at once.
+ * Returns a function that removes the handlers.
+ *
+ * @example const off = installSignalHandlers(server, console.log);
+ */
+export function installSignalHandlers(server: RunningServer, log: (line: string) => void = () => undefined): () => void {
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count += 1;
+    if (count > 1) {
+      log(`${sig} again: exiting now`);
+      process.exit(1);
+    }
+    log(`${sig}: closing`);
+    server.close().then(
+      () => {
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 1000).unref();
+      },
+      (err: unknown) => {
+        log(`error while closing: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}
