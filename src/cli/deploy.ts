@@ -1,33 +1,77 @@
 // `finetune serve` (HTTP inference service) and `finetune export` (ONNX for transformers.js and ONNX
 // Runtime, or a Hugging Face folder for Python): thin shells over src/serve and src/export.
 
-import type { Command } from 'commander';
-import { cp, mkdir } from 'node:fs/promises';
-import { EXPORT_ONNX_DESCRIPTION, exportOnnx } from '../export/onnx.ts';
-import { ConfigError } from '../errors.ts';
+import { Option, type Command } from 'commander';
+import { EXPORT_DESCRIPTION, exportModel } from '../export/index.ts';
+import { SERVE_DESCRIPTION, installSignalHandlers, startServer } from '../serve/index.ts';
+import type { TaskName } from '../models/types.ts';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got "${v}"`);
+    return n;
+  };
+}
 
 export function registerDeploy(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model folder over HTTP (POST /v1/predict, GET /health /ready /metrics)')
+    .argument('<model>', 'model folder written by `finetune train`')
+    .option('--host <addr>', 'interface to bind (0.0.0.0 exposes it to the network)', '127.0.0.1')
+    .option('--port <n>', 'TCP port (0 = any free port)', int('port'), 8080)
+    .addOption(new Option('--task <task>', 'task to serve (default: the one the model was trained for)').choices(['text-classification', 'token-classification', 'question-answering', 'fill-mask', 'feature-extraction']))
+    .option('--max-batch-size <n>', 'most rows per forward pass', int('max-batch-size'), 32)
+    .option('--max-wait-ms <n>', 'longest wait for a fuller batch', int('max-wait-ms'), 5)
+    .option('--max-queue <n>', 'waiting requests before answering 503', int('max-queue'), 256)
+    .option('--body-limit <bytes>', 'largest request body', int('body-limit'), 1024 * 1024)
+    .option('--max-text-length <n>', 'longest text in characters', int('max-text-length'), 20_000)
+    .option('--timeout-ms <n>', 'time allowed per request (504 beyond)', int('timeout-ms'), 30_000)
+    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics')
+    .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
+    .addHelpText('after', `\n${SERVE_DESCRIPTION}\n\nExample:\n  $ finetune serve finetune-demo --port 8080\n  $ curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{"inputs": ["Win a free prize now!"]}'\n`)
+    .action(
+      async (
+        model: string,
+        o: { host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number; maxTextLength: number; timeoutMs: number; token?: string; serveThreads?: number },
+      ) => {
+        const log = (line: string): void => void process.stderr.write(`${line}\n`);
+        const server = await startServer(model, {
+          host: o.host,
+          port: o.port,
+          ...(o.task ? { task: o.task } : {}),
+          maxBatchSize: o.maxBatchSize,
+          maxWaitMs: o.maxWaitMs,
+          maxQueue: o.maxQueue,
+          bodyLimit: o.bodyLimit,
+          maxTextLength: o.maxTextLength,
+          timeoutMs: o.timeoutMs,
+          ...(o.token ? { token: o.token } : {}),
+          ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
+          log,
+        });
+        installSignalHandlers(server, log);
+        process.stdout.write(`serving ${model} (${server.task}) at ${server.url}  — POST ${server.url}/v1/predict; Ctrl-C stops after in-flight requests\n`);
+      },
+    );
+
   program
     .command('export')
     .description('export a fine-tuned model: ONNX (transformers.js / ONNX Runtime) or a Hugging Face folder')
     .argument('<model>', 'model folder written by `finetune train`')
     .argument('<out>', 'output folder')
-    .option('--format <fmt>', 'onnx | hf', 'onnx')
-    .addHelpText('after', `\n${EXPORT_ONNX_DESCRIPTION}\n\nExamples:\n  $ finetune export --format onnx finetune-demo demo-onnx\n  $ finetune export --format hf finetune-demo demo-hf\n`)
-    .action(async (model: string, out: string, o: { format: string }) => {
-      if (o.format === 'onnx') {
-        const r = await exportOnnx(model, out);
+    .addOption(new Option('--format <fmt>', 'onnx or hf').choices(['onnx', 'hf']).default('onnx'))
+    .addHelpText('after', `\n${EXPORT_DESCRIPTION}\n\nExamples:\n  $ finetune export --format onnx finetune-demo demo-onnx\n  $ finetune export --format hf finetune-demo demo-hf\n`)
+    .action(async (model: string, out: string, o: { format: 'onnx' | 'hf' }) => {
+      const r = await exportModel(model, out, { format: o.format });
+      if (r.format === 'onnx') {
         for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(`wrote ${r.modelPath} (${(r.bytes / 1e6).toFixed(1)} MB; inputs ${r.inputNames.join(', ')}; outputs ${r.outputNames.join(', ')})\n`);
-        process.stdout.write(`files: ${r.files.join(', ')}\n`);
-      } else if (o.format === 'hf') {
-        await mkdir(out, { recursive: true });
-        for (const f of ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt']) {
-          await cp(`${model}/${f}`, `${out}/${f}`).catch(() => undefined);
-        }
-        process.stdout.write(`wrote a Hugging Face folder to ${out}; in Python: AutoModelForSequenceClassification.from_pretrained("${out}")\n`);
+        process.stdout.write(`files in ${out}: ${r.files.join(', ')}\n`);
+        process.stdout.write(`use it from JavaScript: pipeline('${r.head === 'sequence-classification' ? 'text-classification' : 'feature-extraction'}', '${out}') with @huggingface/transformers (env.localModelPath, allowRemoteModels = false)\n`);
       } else {
-        throw new ConfigError('format', `must be onnx or hf, got "${o.format}"`);
+        process.stdout.write(`wrote a Hugging Face folder to ${out}; in Python: AutoModelForSequenceClassification.from_pretrained("${out}")\n`);
       }
     });
 }

@@ -56,14 +56,19 @@ export async function runDemo(pipeline: PipelineConfig, args: TrainingArguments,
   return trainTextClassifier(pipeline, args, ev, { train: data });
 }
 
-/** Demo training defaults: a compact model trained from scratch needs a higher learning rate. */
-export const DEMO_TRAINING_OVERRIDES: Partial<TrainingArguments> = {
-  output_dir: 'finetune-demo',
-  num_train_epochs: 3,
+/** Training defaults when no pretrained model is given: a compact model trained from scratch needs a higher learning rate. */
+export const SCRATCH_TRAINING_DEFAULTS: Partial<TrainingArguments> = {
   learning_rate: 1e-3,
   warmup_ratio: 0.06,
   weight_decay: 0.01,
   per_device_train_batch_size: 32,
+};
+
+/** Demo training defaults (scratch defaults plus the demo's output folder, epochs and metric). */
+export const DEMO_TRAINING_OVERRIDES: Partial<TrainingArguments> = {
+  ...SCRATCH_TRAINING_DEFAULTS,
+  output_dir: 'finetune-demo',
+  num_train_epochs: 3,
   per_device_eval_batch_size: 64,
   max_length: 128,
   metric_for_best_model: 'f1_macro',
