@@ -14,20 +14,20 @@ import type { ChatMessage } from '../tokenizers/tokenizer.ts';
 interface GenerateOpts {
   model: string;
   adapter?: string;
-  prompt: string[];
+  prompt?: string[];
   chat?: string;
   maxNewTokens?: string;
   temperature?: string;
   topK?: string;
   topP?: string;
   repetitionPenalty?: string;
-  stop: string[];
+  stop?: string[];
   seed?: string;
   greedy?: boolean;
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 function num(key: string, flag: string, v: string | undefined, integer: boolean): number | undefined {
   if (v === undefined) return undefined;
@@ -81,14 +81,14 @@ export function registerGenerate(program: Command): void {
     .description('continue text (or reply to a chat) with a GPT-2/Llama-family model, optionally with a LoRA adapter')
     .requiredOption('--model <dir|id>', 'a model folder (or a LoRA adapter folder: its base model is read from adapter_config.json)')
     .option('--adapter <dir>', 'a LoRA adapter folder (PEFT layout) to apply on top of --model')
-    .option('--prompt <text>', 'text to continue; repeat for several (default: one empty prompt, i.e. start from BOS)', collect, [])
+    .option('--prompt <text>', 'text to continue; repeat for several (default: one empty prompt, i.e. start from BOS)', collect)
     .option('--chat <file>', 'a JSON file with [{"role": "user", "content": "..."}, ...], rendered with the chat template')
     .option('--max-new-tokens <n>', 'most tokens to add (default: generation_config.json, else 100)')
     .option('--temperature <t>', 'sample with this temperature (> 0)')
     .option('--top-k <k>', 'sample from the k most likely tokens (0 disables; default 50 when sampling)')
     .option('--top-p <p>', 'sample from the smallest set of tokens with this much probability (0 < p <= 1)')
     .option('--repetition-penalty <r>', 'discourage tokens already present (> 1 penalises; default 1)')
-    .option('--stop <text>', 'stop once the continuation contains this text (kept in the output); repeatable', collect, [])
+    .option('--stop <text>', 'stop once the continuation contains this text (kept in the output); repeatable', collect)
     .option('--seed <n>', 'sampling seed (default: random, printed so the run can be repeated)')
     .option('--greedy', 'always take the most likely token (deterministic)')
     .option('--json', 'print one JSON line per input ({prompt, generated_text, finish_reason}) instead of streaming text')
@@ -102,7 +102,8 @@ Examples:
   $ finetune generate --model ./stories260K --greedy --max-new-tokens 60        # from BOS
   $ finetune generate --model ./stories260K --adapter stories-lora --prompt "Once upon a time" --temperature 0.8 --top-p 0.95 --seed 7
   $ finetune generate --model stories-lora --prompt "Lily saw a dog" --stop "." --json
-  $ finetune generate --model ./chat-model --chat conversation.json --max-new-tokens 200`,
+  $ finetune generate --model ./chat-model --chat conversation.json --max-new-tokens 200
+`,
     )
     .action(async (o: GenerateOpts) => {
       const temperature = num('temperature', '--temperature', o.temperature, false);
@@ -112,7 +113,9 @@ Examples:
       const maxNewTokens = num('max_new_tokens', '--max-new-tokens', o.maxNewTokens, true);
       let seed = num('seed', '--seed', o.seed, true);
       const samplingFlags = [['--temperature', temperature], ['--top-k', topK], ['--top-p', topP]].filter(([, v]) => v !== undefined).map(([f]) => f);
-      if (o.greedy && samplingFlags.length) throw new ConfigError('greedy', `--greedy takes the most likely token, so ${samplingFlags.join(', ')} would do nothing; drop one or the other`);
+      if (o.greedy && samplingFlags.length) {
+        throw new ConfigError('greedy', `--greedy takes the most likely token, so ${samplingFlags.join(', ')} would do nothing; drop one or the other`);
+      }
 
       const log = (m: string): void => void process.stderr.write(`${m}\n`);
       const loaded = await loadCausalLm(o.model, { adapter: o.adapter ?? null }, { message: log });
@@ -132,15 +135,18 @@ Examples:
         ...(topP !== undefined ? { topP } : {}),
         ...(repetitionPenalty !== undefined ? { repetitionPenalty } : {}),
         ...(seed !== undefined ? { seed } : {}),
-        ...(o.stop.length ? { stopStrings: o.stop } : {}),
+        ...(o.stop?.length ? { stopStrings: o.stop } : {}),
       };
 
-      const inputs: TextGenerationInput[] = [...o.prompt];
+      const inputs: TextGenerationInput[] = [...(o.prompt ?? [])];
       if (o.chat !== undefined) inputs.push(readChatFile(o.chat));
       if (inputs.length === 0) inputs.push('');
       const { model, tokenizer: tok } = loaded;
       if (o.chat !== undefined && !tok.config.chatTemplate) {
-        throw new ConfigError('chat_template', `${o.model}: the tokenizer has no chat template, so --chat cannot be rendered; add "chat_template" to its tokenizer_config.json, or give the text with --prompt`);
+        throw new ConfigError(
+          'chat_template',
+          `${o.model}: the tokenizer has no chat template, so --chat cannot be rendered; add "chat_template" to its tokenizer_config.json, or give the text with --prompt`,
+        );
       }
       const out = process.stdout;
       for (const [i, input] of inputs.entries()) {

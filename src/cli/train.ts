@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
 import { trainCausalLm } from '../pipeline/causal-lm.ts';
-import { DEMO_TRAINING_OVERRIDES, runDemo } from '../pipeline/demo.ts';
+import { DEMO_TRAINING_OVERRIDES, SCRATCH_TRAINING_DEFAULTS, runDemo } from '../pipeline/demo.ts';
 import { trainMaskedLm } from '../pipeline/masked-lm.ts';
 import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
@@ -152,6 +152,10 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     layers.push({ values: flags, source: 'command line' });
     const isDemo = !layers.some((l) => l.values.train_file !== undefined || (l.values.task !== undefined && l.values.task !== 'text-classification'));
     if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 }, source: 'demo defaults' });
+    else if (!layers.some((l) => l.values.model !== undefined && l.values.model !== null)) {
+      // No pretrained model: a compact model trained from scratch wants a higher learning rate.
+      layers.unshift({ values: { ...SCRATCH_TRAINING_DEFAULTS }, source: 'defaults for a model built from scratch' });
+    }
     const { pipeline, args } = resolveSettings(layers);
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
     const controller = new AbortController();

@@ -8,12 +8,12 @@ import type { PreprocessOptions } from '../data/index.ts';
 import { DEFAULT_TRAINING_ARGUMENTS, applyOverrides, closestKey, type TrainingArguments } from '../train/args.ts';
 
 /** The tasks `finetune train` runs (Hugging Face task names). */
-export type PipelineTask = 'text-classification' | 'token-classification' | 'question-answering' | 'fill-mask';
+export type PipelineTask = 'text-classification' | 'token-classification' | 'question-answering' | 'fill-mask' | 'text-generation';
 
-export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'token-classification', 'question-answering', 'fill-mask'];
+export const PIPELINE_TASKS: readonly PipelineTask[] = ['text-classification', 'token-classification', 'question-answering', 'fill-mask', 'text-generation'];
 
 export interface PipelineConfig {
-  task: PipelineTask; // what to train: a text classifier, a token classifier (NER), extractive QA, or masked-LM pretraining
+  task: PipelineTask; // what to train: a text classifier, a token classifier (NER), extractive QA, masked-LM pretraining, or a causal LM (GPT-2/Llama)
   model: string | null; // a Hugging Face model folder or Hub id; null = build a compact BERT from the training text
   train_file: string | null; // CSV, TSV, JSONL, JSON or Parquet
   validation_file: string | null; // optional; else validation_split of train_file
@@ -48,6 +48,12 @@ export interface PipelineConfig {
   scratch_num_heads: number;
   scratch_intermediate_size: number;
   mlm_pretrain_epochs: number; // masked-LM passes over the training text before fine-tuning (0 = none)
+  // LoRA (text-generation), PEFT's LoraConfig names without the "lora_" where PEFT has none:
+  lora_r: number; // adapter rank; 0 = no LoRA (full fine-tuning: every weight trains)
+  lora_alpha: number; // adapter updates are scaled by lora_alpha / lora_r
+  lora_dropout: number; // dropout on the adapters' input while training
+  lora_target_modules: string[] | string | null; // names matched as a module-path suffix ("q_proj,v_proj"), one regex, or "all-linear"; null = PEFT's default for the family
+  merge_lora: boolean; // save the adapter merged into full weights (a plain model folder) instead of the adapter folder
 }
 
 export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
@@ -85,6 +91,11 @@ export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
   scratch_num_heads: 2,
   scratch_intermediate_size: 512,
   mlm_pretrain_epochs: 0,
+  lora_r: 0,
+  lora_alpha: 8,
+  lora_dropout: 0,
+  lora_target_modules: null,
+  merge_lora: false,
 };
 
 const PIPELINE_KEYS = Object.keys(DEFAULT_PIPELINE_CONFIG) as (keyof PipelineConfig)[];
@@ -115,6 +126,20 @@ function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unkno
     const n = asNumber(key, v, 0, 1);
     if (n === 0) throw new ConfigError(key, 'must be above 0 (the fraction of tokens to mask, e.g. 0.15)');
     rec[key] = n;
+  } else if (key === 'lora_r') {
+    const n = asNumber(key, v, 0, 1e6);
+    if (!Number.isInteger(n)) throw new ConfigError(key, `must be a whole number (the adapter rank, e.g. 8; 0 = no LoRA), got ${JSON.stringify(v)}`);
+    rec[key] = n;
+  } else if (key === 'lora_alpha') {
+    const n = asNumber(key, v, 0, 1e6);
+    if (n === 0) throw new ConfigError(key, 'must be above 0 (e.g. 16: updates are scaled by lora_alpha / lora_r)');
+    rec[key] = n;
+  } else if (key === 'lora_dropout') {
+    const n = asNumber(key, v, 0, 1);
+    if (n === 1) throw new ConfigError(key, 'must be below 1 (e.g. 0.05)');
+    rec[key] = n;
+  } else if (key === 'lora_target_modules') {
+    rec[key] = parseTargetModules(v);
   } else if (key === 'column_names') {
     rec[key] = v === null ? null : Array.isArray(v) ? v.map(String) : String(v).split(',').map((s) => s.trim());
   } else if (key === 'format') {
@@ -137,6 +162,43 @@ function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unkno
   } else {
     if (v !== null && typeof v !== 'string') throw new ConfigError(key, `must be a string, got ${JSON.stringify(v)}`);
     rec[key] = v;
+  }
+}
+
+/** Characters that make a lora_target_modules string a regular expression (PEFT: a string is a full-path regex). */
+const REGEX_CHARS = /[\\^$*+?()[\]{}|]/;
+
+/**
+ * lora_target_modules as PEFT takes it: a list of names, one regex string, or "all-linear". From a
+ * flag or a YAML string, "q_proj,v_proj" is a list; a string with regex characters stays one regex.
+ */
+function parseTargetModules(v: unknown): string[] | string | null {
+  const key = 'lora_target_modules';
+  if (v === null) return null;
+  if (Array.isArray(v)) {
+    const names = v.map((x) => (typeof x === 'string' ? x.trim() : ''));
+    if (names.length === 0 || names.some((n) => n === '')) throw new ConfigError(key, `must list module names (e.g. ["q_proj", "v_proj"]), got ${JSON.stringify(v)}`);
+    return names;
+  }
+  if (typeof v !== 'string' || v.trim() === '') {
+    throw new ConfigError(key, `must name the modules to adapt (e.g. "q_proj,v_proj", "all-linear" or a regex), got ${JSON.stringify(v)}`);
+  }
+  const s = v.trim();
+  if (s.toLowerCase() === 'all-linear' || REGEX_CHARS.test(s)) return s;
+  const names = s.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) throw new ConfigError(key, `has an empty name in ${JSON.stringify(v)}`);
+  return names;
+}
+
+/** Settings that only make sense together (checked once every layer is merged). */
+function checkCombinations(p: PipelineConfig): void {
+  const loraKeys = ['lora_alpha', 'lora_dropout', 'lora_target_modules', 'merge_lora'] as const;
+  if (p.lora_r > 0 && p.task !== 'text-generation') {
+    throw new ConfigError('lora_r', `LoRA adapters are trained with task text-generation; task is "${p.task}" (set lora_r to 0, or use --task text-generation)`);
+  }
+  if (p.lora_r === 0) {
+    const changed = loraKeys.filter((k) => JSON.stringify(p[k]) !== JSON.stringify(DEFAULT_PIPELINE_CONFIG[k]));
+    if (changed.length) throw new ConfigError(changed[0] as string, `only applies with LoRA: set lora_r (the adapter rank, e.g. 8) too`);
   }
 }
 
@@ -164,6 +226,7 @@ export function resolveSettings(layers: { values: Record<string, unknown>; sourc
       throw err;
     }
   }
+  checkCombinations(pipeline);
   return { pipeline, args };
 }
 

@@ -4,7 +4,7 @@
 // write metrics.jsonl and report.html — the same sequence trainTextClassifier() runs inline.
 // Not here: data reading, features or metrics of any one task (each task's own file).
 
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPrepSteps, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
@@ -74,6 +74,7 @@ export async function loadTaskModel(idOrPath: string, task: TaskName, labels: La
 }
 
 const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
+  [/(ForCausalLM|LMHeadModel)$/, 'text-generation'],
   [/ForTokenClassification$/, 'token-classification'],
   [/ForQuestionAnswering$/, 'question-answering'],
   [/For(MaskedLM|PreTraining)$/, 'fill-mask'],
@@ -82,13 +83,14 @@ const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
 
 /**
  * The pipeline task of a saved model folder, from config.json `architectures` (text-classification when
- * it names none of the task heads).
+ * it names none of the task heads); a PEFT adapter folder for a causal LM is text-generation.
  *
  * @example
  * await taskOfModel('ner-model'); // 'token-classification' (config.json: BertForTokenClassification)
  */
 export async function taskOfModel(idOrPath: string): Promise<PipelineTask> {
   const dir = await resolveModel(idOrPath);
+  if (!existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'adapter_config.json'))) return 'text-generation';
   let archs: unknown;
   try {
     archs = (JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { architectures?: unknown }).architectures;
@@ -159,6 +161,29 @@ export interface TrainEvaluateSaveInput {
   labels: string[];
   /** The training data file, named in the report. */
   dataFile: string;
+  /** How the model is written and read back (default: the whole model and tokenizer as a Hugging Face folder). */
+  persist?: ModelPersistence;
+}
+
+/** Writing and reading a model during and after training (e.g. only a LoRA adapter). */
+export interface ModelPersistence {
+  /** Writes the model files of a checkpoint-N folder. */
+  checkpoint(dir: string): Promise<void>;
+  /** Loads what checkpoint() wrote back into the same model (resume, best model at the end). */
+  load(dir: string): Promise<void>;
+  /** Writes the final output folder; returns what was saved, for the log line. */
+  final(dir: string): Promise<string>;
+}
+
+function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
+  return {
+    checkpoint: (dir) => saveClassifier(loaded, dir),
+    load: (dir) => loadWeightsInto(loaded, dir),
+    final: async (dir) => {
+      await saveClassifier(loaded, dir);
+      return `config.json with ${loaded.model.architecture}, model.safetensors, tokenizer files`;
+    },
+  };
 }
 
 /**
@@ -168,6 +193,7 @@ export interface TrainEvaluateSaveInput {
 export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: TrainingArguments, ev?: PipelineEvents): Promise<TaskRun> {
   const { loaded, validate } = input;
   const { model } = loaded;
+  const persist = input.persist ?? wholeModel(loaded);
   mkdirSync(args.output_dir, { recursive: true });
   const logPath = join(args.output_dir, 'metrics.jsonl');
   const history: LogRecord[] = [];
@@ -177,8 +203,9 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
     args,
     train: input.train,
     evaluate: validate ? async (m) => (await validate(m)).metrics : undefined,
-    saveModel: (dir) => saveClassifier(loaded, dir),
-    loadModel: (dir) => loadWeightsInto(loaded, dir),
+    saveModel: (dir) => persist.checkpoint(dir),
+    loadModel: (dir) => persist.load(dir),
+    signal: ev?.signal,
     events: {
       onStep: (s) => {
         bar ??= ev?.progress?.('train', s.totalSteps) ?? null;
@@ -208,8 +235,8 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
     appendFileSync(logPath, JSON.stringify(rec) + '\n');
     history.push(rec);
   }
-  await saveClassifier(loaded, args.output_dir);
-  say(ev, `saved the model to ${args.output_dir} (config.json with ${model.architecture}, model.safetensors, tokenizer files)`);
+  const saved = await persist.final(args.output_dir);
+  say(ev, `saved the model to ${args.output_dir} (${saved})`);
   let reportPath: string | null = null;
   if (args.report) {
     reportPath = join(args.output_dir, 'report.html');

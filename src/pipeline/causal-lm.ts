@@ -1,0 +1,372 @@
+// Causal language-model fine-tuning end to end (`finetune train --task text-generation`): load a local
+// GPT-2 or Llama-family folder, read plain text (packed into blocks), prompt/completion JSONL (loss on the
+// completion only) or chat JSONL (the tokenizer's chat template), train every weight or only LoRA adapters,
+// report eval loss and perplexity, and save a PEFT adapter folder, merged full weights, or the whole model.
+// Also loading a model (+ adapter) for `finetune generate` and `finetune evaluate`.
+// Not here: the data builders (src/data/causal-lm.ts), LoRA itself (src/lora), decoding (src/generate).
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { lmFeatures, readCausalLmDataset, type CausalLmFileOptions, type LmDataset } from '../data/causal-lm.ts';
+import { splitIndices } from '../data/index.ts';
+import { ConfigError, DataError, ModelError } from '../errors.ts';
+import { PerplexityMetric } from '../eval/perplexity.ts';
+import type { CausalLM } from '../generate/decoder.ts';
+import { resolveModel } from '../hub/index.ts';
+import { readModelFolderConfigs, type GenerationConfigJson } from '../io/hf-config.ts';
+import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
+import { loadLoraAdapter, PEFT_PREFIX, saveLoraAdapter } from '../lora/adapter.ts';
+import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loraConfig, readLoraConfig, type LoraConfig } from '../lora/config.ts';
+import { applyLora, loraParameters, loraState, mergeLora } from '../lora/inject.ts';
+import type { PretrainedTaskModel } from '../models/family.ts';
+import { savePretrained } from '../models/pretrained.ts';
+import type { TaskModel } from '../models/types.ts';
+import { manualSeed } from '../nn/init.ts';
+import * as F from '../tensor/index.ts';
+import { saveTokenizer } from '../tokenizers/save.ts';
+import type { TrainingArguments } from '../train/args.ts';
+import { FeatureBatches } from '../train/batches.ts';
+import type { PipelineConfig } from './config.ts';
+import type { EvalResult } from './evaluate.ts';
+import { loadTaskModel, say, tick, trainEvaluateSave, type LoadedTaskModel, type ModelPersistence, type TaskRun } from './task-run.ts';
+import type { PipelineEvents } from './text-classification.ts';
+
+/** PEFT's default target_modules per model_type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly string[]>> = {
+  gpt2: ['c_attn'],
+  llama: ['q_proj', 'v_proj'],
+  mistral: ['q_proj', 'v_proj'],
+  qwen2: ['q_proj', 'v_proj'],
+};
+
+/** A causal LM with its tokenizer: a task model that generation can also drive. */
+export interface LoadedCausalLm extends LoadedTaskModel {
+  model: PretrainedTaskModel & CausalLM;
+  /** The base model folder (or Hub id) as given or as named by the adapter. */
+  baseModel: string;
+  /** The PEFT adapter folder applied on top, or null. */
+  adapterDir: string | null;
+  /** generation_config.json of the base folder (sampling defaults), or null. */
+  generationConfig: GenerationConfigJson | null;
+}
+
+/** A finished causal-LM run: where the adapter or model went and which base it needs. */
+export interface CausalLmRun extends TaskRun {
+  /** The model folder or Hub id training started from. */
+  baseModel: string;
+  /** True when output_dir holds a PEFT adapter (load it on top of baseModel). */
+  adapter: boolean;
+}
+
+/** The model as a CausalLM, or a ModelError saying it is not a decoder with a language-modelling head. */
+export function asCausalLm(model: PretrainedTaskModel, source: string): PretrainedTaskModel & CausalLM {
+  const m = model as PretrainedTaskModel & Partial<CausalLM>;
+  if (typeof m.logits !== 'function' || typeof m.newCache !== 'function') {
+    throw new ModelError(`${source}: ${model.architecture} cannot generate text; text-generation needs a GPT-2 or Llama-family model with a language-modelling head`);
+  }
+  return m as PretrainedTaskModel & CausalLM;
+}
+
+/**
+ * Loads a causal LM for generation or evaluation: a model folder (or Hub id), optionally with a PEFT
+ * adapter on top. A folder holding only adapter_config.json (no config.json) is taken as the adapter,
+ * its base model read from `base_model_name_or_path`, as PEFT's AutoPeftModelForCausalLM does.
+ *
+ * @example
+ * const { model, tokenizer } = await loadCausalLm('stories260K/hf', { adapter: 'stories-lora' });
+ * const { model: same } = await loadCausalLm('stories-lora'); // base from adapter_config.json
+ */
+export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | null } = {}, ev?: PipelineEvents): Promise<LoadedCausalLm> {
+  let base = idOrPath;
+  let adapterDir = opts.adapter ?? null;
+  if (adapterDir === null && existsSync(join(idOrPath, ADAPTER_CONFIG_NAME)) && !existsSync(join(idOrPath, 'config.json'))) {
+    const cfg = await readLoraConfig(idOrPath);
+    if (!cfg.base_model_name_or_path) {
+      throw new ConfigError(
+        'model',
+        `${join(idOrPath, ADAPTER_CONFIG_NAME)} names no base model (base_model_name_or_path); pass --model <base model folder> --adapter ${idOrPath}`,
+      );
+    }
+    adapterDir = idOrPath;
+    base = cfg.base_model_name_or_path;
+    say(ev, `${idOrPath} is a LoRA adapter for ${base}`);
+  }
+  if (adapterDir !== null && !existsSync(join(adapterDir, ADAPTER_CONFIG_NAME))) {
+    throw new ModelError(
+      `${adapterDir}: no ${ADAPTER_CONFIG_NAME}; --adapter takes a PEFT adapter folder (${ADAPTER_CONFIG_NAME} + ${ADAPTER_WEIGHTS_NAME}) ` +
+        'written by `finetune train --lora-r …`',
+    );
+  }
+  let dir: string;
+  try {
+    dir = await resolveModel(base, { onMessage: (m: string) => say(ev, m) });
+  } catch (err) {
+    if (adapterDir !== null && opts.adapter == null) {
+      throw new ModelError(
+        `the adapter ${adapterDir} was trained on ${base}, which is not found (${(err as Error).message}); pass --model <base model folder> --adapter ${adapterDir}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  const loaded = await loadTaskModel(dir, 'text-generation', null, ev);
+  const model = asCausalLm(loaded.model, base);
+  let description = `${base} (${model.architecture})`;
+  if (adapterDir !== null) {
+    const state = await loadLoraAdapter(model, adapterDir);
+    description += ` + LoRA adapter ${adapterDir} (r ${state.config.r}, ${state.layers.size} layers)`;
+  }
+  const { generationConfig } = await readModelFolderConfigs(dir);
+  return { ...loaded, model, description, baseModel: base, adapterDir, generationConfig };
+}
+
+/**
+ * The LoRA settings of a run (PEFT's LoraConfig): rank, alpha, dropout and target modules from the
+ * pipeline settings, PEFT's per-family default targets when none are given, task type CAUSAL_LM.
+ *
+ * @example
+ * const cfg = loraSettings({ ...DEFAULT_PIPELINE_CONFIG, lora_r: 8 }, 'llama', 'models/stories260K');
+ * cfg.target_modules; // ['q_proj', 'v_proj']
+ */
+export function loraSettings(p: PipelineConfig, modelType: string, baseModel: string): LoraConfig {
+  const targets = p.lora_target_modules ?? DEFAULT_LORA_TARGET_MODULES[modelType];
+  if (!targets) {
+    throw new ConfigError('lora_target_modules', `no default LoRA targets for model_type "${modelType}"; name them, e.g. --lora-target-modules q_proj,v_proj (or all-linear)`);
+  }
+  return loraConfig({
+    r: p.lora_r,
+    lora_alpha: p.lora_alpha,
+    lora_dropout: p.lora_dropout,
+    target_modules: typeof targets === 'string' ? targets : [...targets],
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+  });
+}
+
+/** Loads adapter weights written by saveLoraAdapter into a model that already has the same adapter (checkpoints). */
+async function loadAdapterWeightsInto(model: PretrainedTaskModel, dir: string): Promise<void> {
+  const file = join(dir, ADAPTER_WEIGHTS_NAME);
+  const { tensors } = await readSafetensors(file);
+  const params = new Map(loraParameters(model));
+  for (const [key, entry] of tensors) {
+    const name = key.startsWith(PEFT_PREFIX) ? key.slice(PEFT_PREFIX.length) : key;
+    const p = params.get(name);
+    if (!p) throw new ModelError(`${file}: tensor "${key}" is not an adapter weight of this model; was the checkpoint written with other LoRA settings?`);
+    if (entry.shape.length !== p.shape.length || entry.shape.some((s, i) => s !== p.shape[i])) {
+      throw new ModelError(`${file}: tensor "${key}" has shape [${entry.shape.join(', ')}], the model's adapter has [${p.shape.join(', ')}]`);
+    }
+    (p.data as Float32Array | Float64Array).set(toFloat32(entry));
+    params.delete(name);
+  }
+  if (params.size > 0) throw new ModelError(`${file}: ${params.size} adapter tensor(s) missing, e.g. "${PEFT_PREFIX}${[...params.keys()][0]}"`);
+}
+
+/** Checkpoints and output of a LoRA run: the adapter in PEFT layout (or, with merge, full weights at the end). */
+function adapterPersistence(loaded: LoadedTaskModel, baseModel: string, merge: boolean): ModelPersistence {
+  const { model, tokenizer } = loaded;
+  return {
+    checkpoint: (dir) => saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel }),
+    load: (dir) => loadAdapterWeightsInto(model, dir),
+    final: async (dir) => {
+      if (merge) {
+        mergeLora(model);
+        await savePretrained(model, dir, { tokenizer });
+        return `LoRA merged into the weights: config.json with ${model.architecture}, model.safetensors, tokenizer files`;
+      }
+      await saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel });
+      await saveTokenizer(tokenizer, dir);
+      return `LoRA adapter in PEFT layout: ${ADAPTER_CONFIG_NAME}, ${ADAPTER_WEIGHTS_NAME}, tokenizer files; base model ${baseModel}`;
+    },
+  };
+}
+
+/**
+ * Evaluates a causal LM batch by batch: loss = mean negative log-likelihood per predicted token over the
+ * whole set (tokens whose shifted label is not -100; not a mean of batch means), perplexity = exp(loss).
+ *
+ * @example
+ * const r = await evaluateCausalLm(model, new FeatureBatches(lmFeatures(ds.examples), { batchSize: 8, seed: 0, shuffle: false, padTokenId: 0 }));
+ * r.metrics.perplexity;
+ */
+export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void): Promise<EvalResult> {
+  const metric = new PerplexityMetric();
+  let done = 0;
+  const wasTraining = model.training;
+  model.eval();
+  for (const { batch } of data.inOrder()) {
+    F.tidy(() =>
+      F.noGrad(() => {
+        if (!batch.labels) return;
+        const [B, T] = batch.labels.shape as [number, number];
+        const labels = F.contiguous(batch.labels).intData;
+        let count = 0; // the model predicts labels[t] from position t - 1, so position 0 is never scored
+        for (let b = 0; b < B; b++) for (let t = 1; t < T; t++) if (labels[b * T + t] !== -100) count++;
+        if (count === 0) return;
+        const out = model.forward(batch);
+        if (out.loss) metric.update(out.loss.item() * count, count);
+      }),
+    );
+    done++;
+    onBatch?.(done, data.batchesPerEpoch);
+    await tick();
+  }
+  if (wasTraining) model.train();
+  const { loss, perplexity } = metric.compute() as { loss: number; perplexity: number };
+  return { metrics: { loss, perplexity } };
+}
+
+function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions {
+  return {
+    maxLength,
+    textColumn: p.text_column,
+    ...(p.format ? { format: p.format } : {}),
+    ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
+    ...(p.column_names ? { columnNames: p.column_names } : {}),
+  };
+}
+
+/** One line per dataset: what it holds, in tokens, and what preparation dropped or cut. */
+function describeLmData(ev: PipelineEvents | undefined, name: string, ds: LmDataset, maxLength: number): void {
+  let tokens = 0;
+  let learned = 0;
+  for (const e of ds.examples) {
+    tokens += e.inputIds.length;
+    for (let t = 1; t < e.labels.length; t++) if (e.labels[t] !== -100) learned++;
+  }
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const what =
+    ds.kind === 'text'
+      ? `${ds.examples.length} blocks of up to ${maxLength} tokens (plain text packed)`
+      : `${ds.examples.length} ${ds.kind === 'chat' ? 'chats (chat template)' : 'prompt/completion pairs'}, ${n(learned)} of ${n(tokens)} tokens learned`;
+  say(ev, `${name}: ${what}, ${n(tokens)} tokens from ${ds.file}`);
+  for (const s of ds.steps) {
+    const detail = s.detail ? ` (${s.detail})` : '';
+    say(ev, `  ${ds.file}: ${s.action} ${s.count} row${s.count === 1 ? '' : 's'}: ${s.step}${detail} — first at ${s.origins.slice(0, 5).join(', ')}`);
+  }
+}
+
+function pick(ds: LmDataset, idx: readonly number[]): LmDataset {
+  return { ...ds, examples: idx.map((i) => ds.examples[i]!) };
+}
+
+/** The pad id for batches: the tokenizer's, else the model's, else EOS (labels of padding are -100 anyway). */
+function padIdOf(loaded: LoadedTaskModel): number {
+  const cfg = loaded.model.hfConfig as unknown as { pad_token_id?: number | null; eos_token_id?: number | number[] | null };
+  const eos = Array.isArray(cfg.eos_token_id) ? cfg.eos_token_id[0] : cfg.eos_token_id;
+  return loaded.tokenizer.padTokenId ?? cfg.pad_token_id ?? loaded.tokenizer.eosTokenId ?? eos ?? 0;
+}
+
+/**
+ * Fine-tunes a causal LM (`finetune train --task text-generation`). With `p.lora_r` > 0 only LoRA
+ * adapters train and output_dir receives a PEFT adapter folder (adapter_config.json +
+ * adapter_model.safetensors), or with `p.merge_lora` the merged full weights; otherwise every weight
+ * trains and output_dir is a full model folder. Metrics: eval loss and perplexity.
+ *
+ * @example
+ * const run = await trainCausalLm(
+ *   { ...DEFAULT_PIPELINE_CONFIG, task: 'text-generation', model: 'stories260K/hf', train_file: 'stories.txt', lora_r: 8, lora_alpha: 16 },
+ *   { ...DEFAULT_TRAINING_ARGUMENTS, learning_rate: 1e-3, output_dir: 'stories-lora' },
+ * );
+ * run.validation?.metrics.perplexity;
+ */
+export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, ev?: PipelineEvents): Promise<CausalLmRun> {
+  manualSeed(args.seed);
+  if (!p.model) {
+    throw new ConfigError('model', 'text-generation fine-tunes a pretrained decoder: pass --model <folder with a GPT-2 or Llama-family checkpoint>');
+  }
+  if (!p.train_file) {
+    throw new DataError('no training data: pass --train-file (a .txt file of plain text, or JSONL with "prompt"/"completion" or "messages")');
+  }
+  if (p.merge_lora && p.lora_r === 0) throw new ConfigError('merge_lora', 'needs LoRA: set lora_r (e.g. 8)');
+  // 1. Model and tokenizer first: the tokenizer turns the data into tokens.
+  const loaded = await loadTaskModel(p.model, 'text-generation', null, ev);
+  const model = asCausalLm(loaded.model, p.model);
+  const { tokenizer } = loaded;
+  const maxLength = Math.min(args.max_length, loaded.maxPositions);
+  // 2. Data.
+  const opts = fileOptions(p, maxLength);
+  let train = await readCausalLmDataset(p.train_file, tokenizer, opts);
+  let validation = p.validation_file ? await readCausalLmDataset(p.validation_file, tokenizer, opts) : undefined;
+  let test = p.test_file ? await readCausalLmDataset(p.test_file, tokenizer, opts) : undefined;
+  if (!validation || (!test && p.test_split > 0)) {
+    let idx;
+    try {
+      idx = splitIndices(train.examples.length, { seed: args.seed, validation: validation ? 0 : p.validation_split, test: test ? 0 : p.test_split });
+    } catch (err) {
+      if (!(err instanceof DataError)) throw err;
+      const text = train.kind === 'text';
+      const size = text ? `the text packs into ${train.examples.length} block(s) of ${maxLength} tokens` : `${train.examples.length} example(s)`;
+      throw new DataError(`${train.file}: ${err.message} (${size}); give a --validation-file${text ? ' or a smaller --max-length' : ''}`, { cause: err });
+    }
+    validation = validation ?? pick(train, idx.validation);
+    if (!test && p.test_split > 0) test = pick(train, idx.test);
+    train = pick(train, idx.train);
+    say(ev, `split (seed ${args.seed}): train ${train.examples.length}, validation ${validation.examples.length}${test ? `, test ${test.examples.length}` : ''}`);
+  }
+  if (train.examples.length === 0) throw new DataError(`${train.file}: no training examples left`);
+  describeLmData(ev, 'train', train, maxLength);
+  describeLmData(ev, 'validation', validation, maxLength);
+  if (test) describeLmData(ev, 'test', test, maxLength);
+  // 3. LoRA: wrap the targets, freeze everything else.
+  let persist: ModelPersistence | undefined;
+  if (p.lora_r > 0) {
+    const cfg = loraSettings(p, model.hfConfig.model_type, p.model);
+    const state = applyLora(model, cfg);
+    const trainable = model.trainableParameters().reduce((n, [, t]) => n + t.size, 0);
+    say(ev, `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha}, dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)}); ` +
+      `${trainable.toLocaleString('en-US')} trainable of ${model.numParameters().toLocaleString('en-US')} parameters`);
+    persist = adapterPersistence(loaded, p.model, p.merge_lora);
+  }
+  say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
+  // 4. Features.
+  const padTokenId = padIdOf(loaded);
+  const trainBatches = new FeatureBatches(lmFeatures(train.examples), {
+    batchSize: args.per_device_train_batch_size,
+    seed: args.seed,
+    shuffle: true,
+    groupByLength: args.group_by_length,
+    padTokenId,
+  });
+  const evaluator = (ds: LmDataset): ((m: TaskModel) => Promise<EvalResult>) => {
+    const batches = new FeatureBatches(lmFeatures(ds.examples), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
+    return (m) => evaluateCausalLm(m, batches);
+  };
+  // 5–6. Train, evaluate, save, report.
+  const run = await trainEvaluateSave(
+    {
+      task: 'text-generation',
+      loaded,
+      train: trainBatches,
+      validate: validation.examples.length ? evaluator(validation) : null,
+      test: test?.examples.length ? evaluator(test) : null,
+      labels: [],
+      dataFile: train.file,
+      ...(persist ? { persist } : {}),
+    },
+    args,
+    ev,
+  );
+  return { ...run, baseModel: p.model, adapter: p.lora_r > 0 && !p.merge_lora };
+}
+
+/**
+ * `finetune evaluate` for a causal LM (a model folder, or a LoRA adapter folder whose base model is
+ * named in adapter_config.json): loss and perplexity on `file`, read as for training.
+ *
+ * @example
+ * const { result } = await evaluateCausalLmFile('stories-lora', 'held-out.txt', p, args);
+ */
+export async function evaluateCausalLmFile(
+  modelDir: string,
+  file: string,
+  p: PipelineConfig,
+  args: TrainingArguments,
+  ev?: PipelineEvents,
+  adapter: string | null = null,
+): Promise<{ result: EvalResult; examples: number }> {
+  const loaded = await loadCausalLm(modelDir, { adapter }, ev);
+  const ds = await readCausalLmDataset(file, loaded.tokenizer, fileOptions(p, Math.min(args.max_length, loaded.maxPositions)));
+  const batches = new FeatureBatches(lmFeatures(ds.examples), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId: padIdOf(loaded) });
+  if (loraState(loaded.model)) say(ev, `model: ${loaded.description}`);
+  return { result: await evaluateCausalLm(loaded.model, batches), examples: ds.examples.length };
+}
