@@ -7,8 +7,8 @@
 // Not here: the short masked-LM pass before a scratch classifier (mlm.ts), causal LM (src/data/causal-lm.ts).
 
 import { readFile } from 'node:fs/promises';
-import { collate, decodeTextFile, deriveSeed, preprocessDataset, Rng, splitDataset, splitLines, type Features, type TextDataset } from '../data/index.ts';
-import { ConfigError, DataError, FileFormatError } from '../errors.ts';
+import { collate, decodeTextFile, deriveSeed, preprocessDataset, Rng, splitLines, type Features, type TextDataset } from '../data/index.ts';
+import { ConfigError, FileFormatError } from '../errors.ts';
 import { PerplexityMetric } from '../eval/perplexity.ts';
 import type { TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
@@ -20,7 +20,7 @@ import type { ModelBatch } from '../models/types.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { maskTokens } from './mlm.ts';
-import { loadTaskModel, reportPrep, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
 import { readTextDataset, type PipelineEvents } from './text-classification.ts';
 
 /** Salt that keeps masking draws apart from the sampler's shuffles of the same seed. */
@@ -205,26 +205,8 @@ export async function trainMaskedLm(
 ): Promise<TaskRun> {
   manualSeed(args.seed);
   // 1. Data.
-  let train: TextDataset;
-  let validation: TextDataset | undefined;
-  let test: TextDataset | undefined;
-  if (given) {
-    ({ train, validation, test } = given);
-  } else {
-    if (!p.train_file) throw new DataError('no training text: pass --train-file (a .txt file with one text per line, or a table with --text-column)');
-    train = await readMaskedLmDataset(p.train_file, p);
-    if (p.validation_file) validation = await readMaskedLmDataset(p.validation_file, p);
-    if (p.test_file) test = await readMaskedLmDataset(p.test_file, p);
-  }
-  reportPrep(ev, 'train', train);
-  if (!validation || (!test && p.test_split > 0)) {
-    const splits = splitDataset(train, { seed: args.seed, validation: validation ? 0 : p.validation_split, test: test ? 0 : p.test_split, stratify: false });
-    train = splits.train;
-    validation = validation ?? splits.validation;
-    test = test ?? splits.test;
-    say(ev, `split (seed ${args.seed}): train ${train.examples.length}, validation ${validation.examples.length}${test ? `, test ${test.examples.length}` : ''}`);
-  }
-  if (train.examples.length === 0) throw new DataError(`${train.file}: no training text left after preprocessing`);
+  const splits = await loadSplits(p, args, ev, given, (file) => readMaskedLmDataset(file, p), 'no training text: pass --train-file (a .txt file with one text per line, or a table with --text-column)', false);
+  const { train, validation, test } = splits;
   // 2. No labels: the masked tokens are the targets.
   // 3. Tokenizer and model.
   let loaded: LoadedTaskModel;
@@ -264,6 +246,7 @@ export async function trainMaskedLm(
       test: test?.examples.length ? evaluator(test, 'test') : null,
       labels: [],
       dataFile: train.file,
+      dataCounts: countsOf(splits),
     },
     args,
     ev,

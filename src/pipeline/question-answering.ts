@@ -6,7 +6,7 @@
 // example by example as the batches stream past; save the model folder, metrics.jsonl and report.html.
 // Not here: the inference pipeline (src/pipelines/tasks/question-answering.ts), span choice (src/eval/qa.ts).
 
-import { answerTokenPositions, buildDataset, describeOrigin, preprocessDataset, readTable, splitDataset, type Features, type QaDataset, type QaExample } from '../data/index.ts';
+import { answerTokenPositions, buildDataset, describeOrigin, preprocessDataset, readTable, type Features, type QaDataset, type QaExample } from '../data/index.ts';
 import { DataError, FinetuneError } from '../errors.ts';
 import { bestAnswer, type QaFeatureOutput } from '../eval/qa.ts';
 import { SquadMetrics } from '../eval/squad.ts';
@@ -18,7 +18,7 @@ import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
-import { loadTaskModel, reportPrep, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
 /** One window of one example: model inputs, the answer's token span, and where each token sits in the context. */
@@ -225,26 +225,8 @@ export async function trainQuestionAnswering(
 ): Promise<TaskRun> {
   manualSeed(args.seed);
   // 1. Data.
-  let train: QaDataset;
-  let validation: QaDataset | undefined;
-  let test: QaDataset | undefined;
-  if (given) {
-    ({ train, validation, test } = given);
-  } else {
-    if (!p.train_file) throw new DataError('no training data: pass --train-file with question, context and answers columns (SQuAD layout)');
-    train = await readQaDataset(p.train_file, p);
-    if (p.validation_file) validation = await readQaDataset(p.validation_file, p);
-    if (p.test_file) test = await readQaDataset(p.test_file, p);
-  }
-  reportPrep(ev, 'train', train);
-  if (!validation || (!test && p.test_split > 0)) {
-    const splits = splitDataset(train, { seed: args.seed, validation: validation ? 0 : p.validation_split, test: test ? 0 : p.test_split });
-    train = splits.train;
-    validation = validation ?? splits.validation;
-    test = test ?? splits.test;
-    say(ev, `split (seed ${args.seed}): train ${train.examples.length}, validation ${validation.examples.length}${test ? `, test ${test.examples.length}` : ''}`);
-  }
-  if (train.examples.length === 0) throw new DataError(`${train.file}: no training examples left after preprocessing`);
+  const splits = await loadSplits(p, args, ev, given, (file) => readQaDataset(file, p), 'no training data: pass --train-file with question, context and answers columns (SQuAD layout)');
+  const { train, validation, test } = splits;
   // 2. Answers: SQuAD v2 when some question has none.
   const unanswerable = train.examples.filter((e) => e.answers.text.length === 0).length;
   const allowNoAnswer = unanswerable > 0;
@@ -291,6 +273,7 @@ export async function trainQuestionAnswering(
       test: test?.examples.length ? evaluator(test, 'test') : null,
       labels: [],
       dataFile: train.file,
+      dataCounts: countsOf(splits),
     },
     args,
     ev,

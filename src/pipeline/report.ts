@@ -8,6 +8,7 @@ import { writeHtmlReport, type RunLog } from '../report/index.ts';
 
 export interface RunReportInput {
   title: string;
+  task: string;
   model: string;
   data: string;
   args: TrainingArguments;
@@ -25,7 +26,7 @@ export async function writeRunReport(path: string, r: RunReportInput): Promise<v
   const log: RunLog = {
     summary: {
       title: r.title,
-      task: 'text-classification',
+      task: r.task,
       model: r.model,
       outputDir: r.args.output_dir,
       status: r.result.stoppedEarly ? 'stopped early' : 'completed',

@@ -1,19 +1,20 @@
-// The steps every task pipeline shares (token classification, question answering, masked LM): load a
+// The steps every task pipeline shares (text and token classification, question answering, masked LM): load a
 // model folder with the task's head or build a compact BERT + WordPiece tokenizer from the training
 // text, then train with evaluation and checkpoints, evaluate the test split, save a Hugging Face folder,
-// write metrics.jsonl and report.html — the same sequence trainTextClassifier() runs inline.
+// write metrics.jsonl and report.html; and the data splits (loadSplits) every task starts from.
 // Not here: data reading, features or metrics of any one task (each task's own file).
 
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatPrepSteps, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
-import { ModelError } from '../errors.ts';
+import { formatPrepSteps, splitDataset, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
+import { DataError, ModelError } from '../errors.ts';
 import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
+import type { JsonObject } from '../io/json.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
-import { fromPretrained } from '../models/pretrained.ts';
+import { fromPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
 import type { TaskModel, TaskName } from '../models/types.ts';
 import { loadTokenizer } from '../tokenizers/load.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -61,11 +62,18 @@ export function maxPositionsOf(model: PretrainedTaskModel, tokenizer: Tokenizer)
  * @example
  * const { model, tokenizer } = await loadTaskModel('./bert-base-cased', 'token-classification', labelMap);
  */
-export async function loadTaskModel(idOrPath: string, task: TaskName, labels: LabelMap | null, ev?: PipelineEvents): Promise<LoadedTaskModel> {
+export async function loadTaskModel(
+  idOrPath: string,
+  task: TaskName,
+  labels: LabelMap | null,
+  ev?: PipelineEvents,
+  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels'> = {},
+): Promise<LoadedTaskModel> {
   const dir = await resolveModel(idOrPath, { onMessage: (m: string) => say(ev, m) });
   const tokenizer = await loadTokenizer(dir);
   const model = await fromPretrained(dir, {
     task,
+    ...extra,
     ...(labels ? { id2label: labels.labels } : {}),
     tokenizer,
     warn: (m: string) => say(ev, m),
@@ -117,6 +125,8 @@ export async function scratchTaskModel(
   args: TrainingArguments,
   labels: LabelMap | null,
   ev?: PipelineEvents,
+  /** Extra config.json fields for the new model (e.g. problem_type). */
+  configFields: JsonObject = {},
 ): Promise<LoadedTaskModel> {
   const t0 = performance.now();
   const maxPositions = Math.max(args.max_length, 128);
@@ -132,6 +142,7 @@ export async function scratchTaskModel(
     hidden_dropout_prob: 0.1,
     attention_probs_dropout_prob: 0.1,
     pad_token_id: tokenizer.padTokenId ?? 0,
+    ...configFields,
   });
   const config = labels ? setLabels(base, labels.labels) : base;
   const model = BERT_FAMILY.build(task, config);
@@ -161,6 +172,8 @@ export interface TrainEvaluateSaveInput {
   labels: string[];
   /** The training data file, named in the report. */
   dataFile: string;
+  /** Split sizes and preparation notes for the report. */
+  dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
   /** How the model is written and read back (default: the whole model and tokenizer as a Hugging Face folder). */
   persist?: ModelPersistence;
 }
@@ -243,8 +256,10 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
     const { writeRunReport } = await import('./report.ts'); // loaded only when a report is wanted
     await writeRunReport(reportPath, {
       title: `finetune ${input.task}: ${loaded.description}`,
+      task: input.task,
       model: loaded.description,
       data: input.dataFile,
+      ...(input.dataCounts ? { dataCounts: input.dataCounts } : {}),
       args,
       history,
       result,
@@ -254,6 +269,60 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
     say(ev, `report: ${reportPath}`);
   }
   return { task: input.task, outputDir: args.output_dir, train: result, validation: valResult, test: testResult, labels: input.labels, reportPath };
+}
+
+/** Train / validation / test splits of one task's data. */
+export interface TaskSplits<D extends Dataset> {
+  train: D;
+  validation: D;
+  test?: D;
+}
+
+/**
+ * Step 1 of every pipeline: the given datasets, or the files named in `p` read with `read`; then the
+ * validation (and test) split carved from the training data when no file gives it (seeded, stratified
+ * for classification unless `stratify` is false). Reports sizes and preprocessing.
+ */
+export async function loadSplits<D extends Dataset>(
+  p: PipelineConfig,
+  args: TrainingArguments,
+  ev: PipelineEvents | undefined,
+  given: { train: D; validation?: D; test?: D } | undefined,
+  read: (file: string) => Promise<D>,
+  noDataHint: string,
+  stratify = true,
+): Promise<TaskSplits<D>> {
+  let train: D;
+  let validation: D | undefined;
+  let test: D | undefined;
+  if (given) {
+    ({ train, validation, test } = given);
+  } else {
+    if (!p.train_file) throw new DataError(noDataHint);
+    train = await read(p.train_file);
+    if (p.validation_file) validation = await read(p.validation_file);
+    if (p.test_file) test = await read(p.test_file);
+  }
+  reportPrep(ev, 'train', train);
+  if (!validation || (!test && p.test_split > 0)) {
+    const splits = splitDataset(train, { seed: args.seed, validation: validation ? 0 : p.validation_split, test: test ? 0 : p.test_split, stratify });
+    train = splits.train;
+    validation = validation ?? splits.validation;
+    test = test ?? splits.test;
+    say(ev, `split (seed ${args.seed}${stratify ? ', stratified' : ''}): train ${train.examples.length}, validation ${validation.examples.length}${test ? `, test ${test.examples.length}` : ''}`);
+  }
+  if (train.examples.length === 0) throw new DataError(`${train.file}: no training examples left after preprocessing`);
+  return { train, validation, ...(test ? { test } : {}) };
+}
+
+/** The split sizes and preparation notes the report shows. */
+export function countsOf<D extends Dataset>(s: TaskSplits<D>): NonNullable<TrainEvaluateSaveInput['dataCounts']> {
+  return {
+    trainExamples: s.train.examples.length,
+    validationExamples: s.validation.examples.length,
+    ...(s.test ? { testExamples: s.test.examples.length } : {}),
+    preparation: formatPrepSteps(s.train),
+  };
 }
 
 /** Yields to the event loop (between evaluation batches, so signals and progress get through). */

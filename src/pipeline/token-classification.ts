@@ -11,7 +11,6 @@ import {
   buildLabelMap,
   labelMapFromDataset,
   loadDataset,
-  splitDataset,
   type Features,
   type LabelMap,
   type TokenDataset,
@@ -28,7 +27,7 @@ import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
-import { loadTaskModel, reportPrep, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
 /** Evaluation of a token classifier: seqeval metrics plus the scores of each entity type. */
@@ -145,26 +144,8 @@ export async function trainTokenClassifier(
 ): Promise<TaskRun> {
   manualSeed(args.seed);
   // 1. Data.
-  let train: TokenDataset;
-  let validation: TokenDataset | undefined;
-  let test: TokenDataset | undefined;
-  if (given) {
-    ({ train, validation, test } = given);
-  } else {
-    if (!p.train_file) throw new DataError('no training data: pass --train-file with a word-list column (--tokens-column) and a tag column (--tags-column)');
-    train = await readTokenDataset(p.train_file, p);
-    if (p.validation_file) validation = await readTokenDataset(p.validation_file, p);
-    if (p.test_file) test = await readTokenDataset(p.test_file, p);
-  }
-  reportPrep(ev, 'train', train);
-  if (!validation || (!test && p.test_split > 0)) {
-    const splits = splitDataset(train, { seed: args.seed, validation: validation ? 0 : p.validation_split, test: test ? 0 : p.test_split });
-    train = splits.train;
-    validation = validation ?? splits.validation;
-    test = test ?? splits.test;
-    say(ev, `split (seed ${args.seed}): train ${train.examples.length}, validation ${validation.examples.length}${test ? `, test ${test.examples.length}` : ''}`);
-  }
-  if (train.examples.length === 0) throw new DataError(`${train.file}: no training examples left after preprocessing`);
+  const splits = await loadSplits(p, args, ev, given, (file) => readTokenDataset(file, p), 'no training data: pass --train-file with a word-list column (--tokens-column) and a tag column (--tags-column)');
+  const { train, validation, test } = splits;
   // 2. Labels (tags).
   const labelMap = labelMapFromDataset(train);
   if (validation.examples.length) assertKnownLabels(validation, labelMap);
@@ -210,6 +191,7 @@ export async function trainTokenClassifier(
       test: testBatches ? (m) => evaluateTokenClassifier(m, testBatches, labelMap.labels) : null,
       labels: labelMap.labels,
       dataFile: train.file,
+      dataCounts: countsOf(splits),
     },
     args,
     ev,

@@ -2,7 +2,7 @@
 // rules in gradients.ts read their parameters by name. Tensors here are the node's saved aliases.
 // Types only: no code.
 
-import type { BinaryOp, UnaryOp } from '../backend/backend.ts';
+import type { UnaryOp } from '../backend/backend.ts';
 import type { Shape, Tensor } from './tensor.ts';
 
 export type OpRecord =
