@@ -21,7 +21,7 @@ export function registerDeploy(program: Command): void {
     .argument('<model>', 'model folder written by `finetune train`')
     .option('--host <addr>', 'interface to bind (0.0.0.0 exposes it to the network)', '127.0.0.1')
     .option('--port <n>', 'TCP port (0 = any free port)', int('port'), 8080)
-    .addOption(new Option('--task <task>', 'task to serve (default: the one the model was trained for)').choices(['text-classification', 'token-classification', 'question-answering', 'fill-mask', 'feature-extraction']))
+    .addOption(new Option('--task <task>', 'task to serve (default: the one the model was trained for)').choices(['text-classification', 'token-classification', 'question-answering', 'fill-mask', 'feature-extraction', 'text-generation']))
     .option('--max-batch-size <n>', 'most rows per forward pass', int('max-batch-size'), 32)
     .option('--max-wait-ms <n>', 'longest wait for a fuller batch', int('max-wait-ms'), 5)
     .option('--max-queue <n>', 'waiting requests before answering 503', int('max-queue'), 256)
@@ -52,7 +52,7 @@ export function registerDeploy(program: Command): void {
           log,
         });
         installSignalHandlers(server, log);
-        process.stdout.write(`serving ${model} (${server.task}) at ${server.url}  — POST ${server.url}/v1/predict; Ctrl-C stops after in-flight requests\n`);
+        log(`POST ${server.url}/v1/predict {"inputs": [...]}; GET /health /ready /metrics; Ctrl-C stops after in-flight requests`);
       },
     );
 

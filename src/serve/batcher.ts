@@ -2,7 +2,8 @@
 // wait or the oldest has waited maxWaitMs, so concurrent requests share forward passes. The queue is
 // bounded (QueueFullError → 503), every job has a deadline (TimeoutError → 504), and drain() lets
 // in-flight work finish on shutdown. Generic over the row and output types; the forward pass is
-// injected. Not here: HTTP (server.ts), tokenization (src/pipelines/).
+// injected and may be synchronous (encoder forward passes) or return a promise (text generation in a
+// worker thread); either way one batch runs at a time. Not here: HTTP (server.ts), tokenization (src/pipelines/).
 
 import { FinetuneError } from '../errors.ts';
 
@@ -58,7 +59,7 @@ export class MicroBatcher<R, O> {
   private idleWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly forward: (rows: R[]) => O[],
+    private readonly forward: (rows: R[]) => O[] | Promise<O[]>,
     private readonly options: BatcherOptions = {},
   ) {
     this.maxBatchSize = Math.max(1, options.maxBatchSize ?? 32);
@@ -140,16 +141,28 @@ export class MicroBatcher<R, O> {
     const rows = parts.flatMap((p) => p.job.rows.slice(p.from, p.to));
     this.running = true;
     const t0 = process.hrtime.bigint();
-    let outputs: O[] | null = null;
-    let error: Error | null = null;
+    const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+    let result: O[] | Promise<O[]>;
     try {
-      outputs = this.forward(rows);
-      if (outputs.length !== rows.length) throw new Error(`forward returned ${outputs.length} outputs for ${rows.length} rows`);
+      result = this.forward(rows);
     } catch (err) {
-      error = err instanceof Error ? err : new Error(String(err));
+      return this.settle(parts, rows.length, t0, null, asError(err));
     }
+    if (result instanceof Promise) {
+      result.then(
+        (outputs) => this.settle(parts, rows.length, t0, outputs, null),
+        (err: unknown) => this.settle(parts, rows.length, t0, null, asError(err)),
+      );
+    } else {
+      this.settle(parts, rows.length, t0, result, null);
+    }
+  }
+
+  /** Hands a finished batch's outputs (or its error) to its jobs and arranges the next batch. */
+  private settle(parts: Array<{ job: Job<R, O>; from: number; to: number }>, n: number, t0: bigint, outputs: O[] | null, error: Error | null): void {
+    if (error === null && outputs!.length !== n) error = new Error(`forward returned ${outputs!.length} outputs for ${n} rows`);
     this.running = false;
-    this.options.onBatch?.({ rows: rows.length, jobs: new Set(parts.map((p) => p.job)).size, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    this.options.onBatch?.({ rows: n, jobs: new Set(parts.map((p) => p.job)).size, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
     let k = 0;
     for (const { job, from, to } of parts) {
       if (error !== null) {

@@ -1,9 +1,10 @@
 // The HTTP inference service (fastify): POST /v1/predict runs a model folder's pipeline with dynamic
-// micro-batching; GET /health, /ready and /metrics (Prometheus) for operations. Limits on body size,
-// text length, items per request, queue length and time per request; optional bearer token; binds
-// 127.0.0.1 by default; graceful close finishes in-flight requests. Every error is a JSON body
-// {error: {code, message, field?}} with a 4xx/5xx status. Not here: the pipelines (src/pipelines/),
-// batching (batcher.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
+// micro-batching (encoder tasks) or, for text-generation, one request at a time in a worker thread;
+// GET /health, /ready and /metrics (Prometheus) for operations. Limits on body size, text length, items
+// per request, new tokens, queue length and time per request; optional bearer token; binds 127.0.0.1 by
+// default; graceful close finishes in-flight requests. Every error is a JSON body {error: {code,
+// message, field?}} with a 4xx/5xx status. Not here: the pipelines (src/pipelines/), batching
+// (batcher.ts), the generation thread (generator.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename, resolve } from 'node:path';
@@ -13,11 +14,12 @@ import { nativeAvailable, setNumThreads } from '../backend/index.ts';
 import { ConfigError, FinetuneError, ModelError } from '../errors.ts';
 import type { TaskName } from '../models/types.ts';
 import { isRecord } from '../pipelines/parse.ts';
-import { DEFAULT_MAX_TEXT_LENGTH, TextPipeline } from '../pipelines/pipeline.ts';
-import { PIPELINE_TASK_NAMES } from '../pipelines/tasks/index.ts';
-import { PipelineInputError, type RowOutput } from '../pipelines/types.ts';
+import { DEFAULT_MAX_NEW_TOKENS_LIMIT, DEFAULT_MAX_TEXT_LENGTH, RequestPreparer, TextPipeline, type PipelineOptions, type PreparedRequest } from '../pipelines/pipeline.ts';
+import { PIPELINE_TASK_NAMES, isGenerationHandler } from '../pipelines/tasks/index.ts';
+import { PipelineInputError, type GenerationJob, type PipelineOutput, type RowOutput } from '../pipelines/types.ts';
 import type { EncodeResult } from '../tokenizers/index.ts';
 import { MicroBatcher, QueueFullError, ShuttingDownError, TimeoutError } from './batcher.ts';
+import { GenerationFailedError, GenerationWorker } from './generator.ts';
 import { ServerMetrics } from './metrics.ts';
 
 /** Options of {@link startServer} (CLI flags map 1:1). */
@@ -40,8 +42,12 @@ export interface ServeOptions {
   maxTextLength?: number;
   /** Most inputs in one request (default 64). */
   maxItemsPerRequest?: number;
-  /** Time allowed per predict request, ms (default 30,000); beyond it: 504. */
+  /** Time allowed per predict request, ms (default 30,000); beyond it: 504 (a generation stops at its next token). */
   timeoutMs?: number;
+  /** text-generation: the most new tokens a request may ask for with parameters.max_new_tokens (default 256). */
+  maxNewTokens?: number;
+  /** A LoRA adapter folder (PEFT layout) applied on top of the model. */
+  adapter?: string;
   /** When set, /v1/predict and /metrics need `Authorization: Bearer <token>`. */
   token?: string;
   /** Threads of the native kernels (default: the backend's own choice). 1 often serves small models best. */
@@ -57,7 +63,10 @@ export interface RunningServer {
   host: string;
   port: number;
   task: TaskName;
-  pipeline: TextPipeline;
+  /** Validation and tokenization of requests (on the server's thread). */
+  requests: RequestPreparer;
+  /** The in-process pipeline; null for text-generation, whose model lives in a worker thread. */
+  pipeline: TextPipeline | null;
   app: FastifyInstance;
   /** Stops accepting connections, finishes in-flight requests, frees the model. Idempotent. */
   close(): Promise<void>;
@@ -69,9 +78,13 @@ export const SERVE_DESCRIPTION =
   '{"task", "model", "outputs": [...]} in Hugging Face pipeline shapes: text-classification {label, score, scores} ' +
   '(items: "text" or {"text", "text_pair"}), token-classification entities with character spans ' +
   '(parameters.aggregation_strategy: none|simple|first|average|max), question-answering {score, start, end, answer} ' +
-  '(items: {"question", "context"}), fill-mask candidates, feature-extraction embeddings. GET /health, /ready, ' +
-  '/metrics (Prometheus). Concurrent requests share forward passes (micro-batching); a full queue answers 503 with ' +
-  'Retry-After. Binds 127.0.0.1 unless --host says otherwise; SIGTERM/SIGINT finish in-flight requests, then exit.';
+  '(items: {"question", "context"}), fill-mask candidates, feature-extraction embeddings, text-generation ' +
+  '[{generated_text, finish_reason}] (items: a prompt, or a chat as a list of {"role", "content"} messages when the ' +
+  'tokenizer has a chat template; parameters: max_new_tokens, do_sample, temperature, top_k, top_p, ' +
+  'repetition_penalty, seed, stop, return_full_text). GET /health, /ready, /metrics (Prometheus). Concurrent ' +
+  'requests share forward passes (micro-batching); text-generation runs one request at a time (its prompts as one ' +
+  'batch) in a worker thread, so /health stays responsive. A full queue answers 503 with Retry-After. Binds ' +
+  '127.0.0.1 unless --host says otherwise; SIGTERM/SIGINT finish in-flight requests, then exit.';
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -83,6 +96,7 @@ const DEFAULTS = {
   maxTextLength: DEFAULT_MAX_TEXT_LENGTH,
   maxItemsPerRequest: 64,
   timeoutMs: 30_000,
+  maxNewTokens: DEFAULT_MAX_NEW_TOKENS_LIMIT,
 } as const;
 
 function checkInt(key: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -127,7 +141,7 @@ function describeFastifyError(err: { code?: string; statusCode?: number; message
  * await server.close();
  */
 export async function startServer(modelDir: string, options: ServeOptions = {}): Promise<RunningServer> {
-  const o: Required<Omit<ServeOptions, 'task' | 'token' | 'log' | 'numThreads'>> & ServeOptions = {
+  const o: Required<Omit<ServeOptions, 'task' | 'token' | 'log' | 'numThreads' | 'adapter'>> & ServeOptions = {
     ...DEFAULTS,
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServeOptions),
   };
@@ -139,6 +153,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   checkInt('maxTextLength', o.maxTextLength, 1);
   checkInt('maxItemsPerRequest', o.maxItemsPerRequest, 1);
   checkInt('timeoutMs', o.timeoutMs, 1);
+  checkInt('maxNewTokens', o.maxNewTokens, 1, 1_000_000);
   if (typeof o.host !== 'string' || o.host === '') throw new ConfigError('host', 'must be an interface address such as 127.0.0.1');
   if (o.token !== undefined && o.token.length < 8) throw new ConfigError('token', 'a bearer token needs at least 8 characters');
   const log = o.log ?? (() => undefined);
@@ -147,26 +162,58 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
     if (nativeAvailable()) setNumThreads(o.numThreads);
   }
 
-  let pipe: TextPipeline;
+  const pipelineOptions: PipelineOptions = {
+    maxTextLength: o.maxTextLength,
+    maxItems: o.maxItemsPerRequest,
+    maxNewTokens: o.maxNewTokens,
+    ...(o.task !== undefined ? { task: o.task } : {}),
+    ...(o.adapter !== undefined ? { adapter: o.adapter } : {}),
+  };
+  let requests: RequestPreparer;
+  let pipe: TextPipeline | null = null;
+  let worker: GenerationWorker | null = null;
   try {
-    pipe = await TextPipeline.load(modelDir, { task: o.task, maxTextLength: o.maxTextLength, maxItems: o.maxItemsPerRequest, warn: log });
+    requests = await RequestPreparer.load(modelDir, pipelineOptions);
+    if (isGenerationHandler(requests.handler)) {
+      // Decoding runs for seconds: off this thread, so /health, /metrics and 4xx answers never wait for it.
+      worker = await GenerationWorker.start(modelDir, { options: { ...pipelineOptions, task: requests.task }, ...(o.numThreads !== undefined ? { numThreads: o.numThreads } : {}) }, log);
+    } else {
+      pipe = await TextPipeline.withModel(requests, { warn: log, ...pipelineOptions });
+    }
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (err instanceof FinetuneError) throw new ModelError(`cannot serve ${modelDir}: ${msg}`, { cause: err });
     throw new ModelError(`cannot serve ${modelDir}: unexpected error while loading: ${msg}`, { cause: err });
   }
+  const task = requests.task;
   const modelName = basename(resolve(modelDir));
-  const metrics = new ServerMetrics(() => batcher.depth);
-  const batcher: MicroBatcher<EncodeResult, RowOutput> = new MicroBatcher((rows) => pipe.forward(rows), {
-    maxBatchSize: o.maxBatchSize,
-    maxWaitMs: o.maxWaitMs,
-    maxQueue: o.maxQueue,
-    timeoutMs: o.timeoutMs,
-    onBatch: ({ rows, seconds }) => {
-      metrics.batchSize.observe(rows);
-      metrics.batchSeconds.observe(seconds);
-    },
-  });
+  const metrics = new ServerMetrics(() => (rowBatcher ?? genBatcher)!.depth);
+  const batchOptions = { maxQueue: o.maxQueue, timeoutMs: o.timeoutMs };
+  const rowBatcher: MicroBatcher<EncodeResult, RowOutput> | null =
+    pipe === null
+      ? null
+      : new MicroBatcher((rows) => pipe.forward(rows), {
+          ...batchOptions,
+          maxBatchSize: o.maxBatchSize,
+          maxWaitMs: o.maxWaitMs,
+          onBatch: ({ rows, seconds }) => {
+            metrics.batchSize.observe(rows);
+            metrics.batchSeconds.observe(seconds);
+          },
+        });
+  // text-generation: one request per "batch" (its prompts decode together, left-padded, exactly as
+  // TextPipeline.run would); the batcher supplies the bounded queue, timeouts and draining.
+  const genBatcher: MicroBatcher<{ job: GenerationJob; deadline: number }, PipelineOutput[]> | null =
+    worker === null
+      ? null
+      : new MicroBatcher(
+          async ([r]) => {
+            metrics.batchSize.observe(r!.job.items.length);
+            return [await worker.run(r!.job, r!.deadline)];
+          },
+          { ...batchOptions, maxBatchSize: 1, maxWaitMs: 0, onBatch: ({ seconds }) => metrics.batchSeconds.observe(seconds) },
+        );
+  const depth = (): number => (rowBatcher ?? genBatcher)!.depth;
   const tokenDigest = o.token === undefined ? null : digest(o.token);
   let closing = false;
 
@@ -201,7 +248,8 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_req, reply) => {
     if (closing) return sendError(reply, 503, 'shutting_down', 'the server is shutting down');
-    return { status: 'ready', task: pipe.task, model: modelName, queue_depth: batcher.depth };
+    if (worker !== null && !worker.ready) return sendError(reply, 503, 'not_ready', 'the generation worker is (re)loading the model; retry shortly');
+    return { status: 'ready', task, model: modelName, queue_depth: depth() };
   });
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = await metrics.render();
@@ -215,24 +263,27 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
     for (const k of Object.keys(body)) {
       if (k !== 'inputs' && k !== 'parameters' && k !== 'task') return sendError(reply, 400, 'bad_request', 'unknown field; allowed: inputs, parameters, task', k);
     }
-    const task = body['task'];
-    if (task !== undefined) {
-      if (typeof task !== 'string') return sendError(reply, 400, 'bad_request', 'expected a task name string', 'task');
-      if (!(PIPELINE_TASK_NAMES as string[]).includes(task) && task !== 'text-generation') {
-        return sendError(reply, 400, 'unknown_task', `unknown task "${task}"; known tasks: ${PIPELINE_TASK_NAMES.join(', ')}`, 'task');
+    const asked = body['task'];
+    if (asked !== undefined) {
+      if (typeof asked !== 'string') return sendError(reply, 400, 'bad_request', 'expected a task name string', 'task');
+      if (!(PIPELINE_TASK_NAMES as string[]).includes(asked)) {
+        return sendError(reply, 400, 'unknown_task', `unknown task "${asked}"; known tasks: ${PIPELINE_TASK_NAMES.join(', ')}`, 'task');
       }
-      if (task !== pipe.task) return sendError(reply, 400, 'wrong_task', `this server serves ${pipe.task}, not ${task}`, 'task');
+      if (asked !== task) return sendError(reply, 400, 'wrong_task', `this server serves ${task}, not ${asked}`, 'task');
     }
-    let prepared;
+    let prepared: PreparedRequest;
     try {
-      prepared = pipe.prepare(body['inputs'], body['parameters']);
+      prepared = requests.prepare(body['inputs'], body['parameters']);
     } catch (err) {
       if (err instanceof PipelineInputError) return sendError(reply, 400, 'invalid_input', err.message, err.field);
       throw err;
     }
-    let outputs: RowOutput[];
     try {
-      outputs = await batcher.submit(prepared.rows);
+      const outputs =
+        prepared.kind === 'generation'
+          ? (await genBatcher!.submit([{ job: prepared.job, deadline: Date.now() + o.timeoutMs }]))[0]!
+          : prepared.finish(await rowBatcher!.submit(prepared.rows));
+      return { task, model: modelName, outputs };
     } catch (err) {
       if (err instanceof QueueFullError) {
         metrics.rejected.inc({ reason: 'queue_full' });
@@ -248,22 +299,26 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
         metrics.rejected.inc({ reason: 'timeout' });
         return sendError(reply, 504, 'timeout', err.message);
       }
+      if (err instanceof GenerationFailedError || err instanceof ModelError) {
+        log(`error: ${err.message}`);
+        return sendError(reply, 500, 'generation_failed', err.message);
+      }
       throw err;
     }
-    return { task: pipe.task, model: modelName, outputs: prepared.finish(outputs) };
   });
 
   try {
     await app.listen({ host: o.host, port: o.port });
   } catch (err) {
-    pipe.dispose();
+    pipe?.dispose();
+    await worker?.close();
     throw new ConfigError('port', `cannot listen on ${o.host}:${o.port}: ${(err as Error).message}`);
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
   const hostForUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${hostForUrl}:${port}`;
-  log(`serving ${modelDir} (${pipe.task}) at ${url}`);
+  log(`serving ${modelDir} (${task}) at ${url}`);
 
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -271,16 +326,17 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
       closing = true;
       log('shutting down: finishing in-flight requests');
       const stopped = app.close();
-      await batcher.drain();
+      await (rowBatcher ?? genBatcher)!.drain();
       // Connections that went idle after their last in-flight response would otherwise wait out keep-alive.
       app.server.closeIdleConnections();
       await stopped;
-      pipe.dispose();
+      pipe?.dispose();
+      await worker?.close();
       log('stopped');
     })();
     return closed;
   };
-  return { url, host: o.host, port, task: pipe.task, pipeline: pipe, app, close };
+  return { url, host: o.host, port, task, requests, pipeline: pipe, app, close };
 }
 
 /**

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, ModelError } from '../../src/errors.ts';
 import type { PretrainedTaskModel } from '../../src/models/family.ts';
+import type { TaskName } from '../../src/models/types.ts';
 import { PipelineInputError, TextPipeline, softmax, sigmoid } from '../../src/pipelines/index.ts';
 import * as F from '../../src/tensor/index.ts';
 import { Tensor } from '../../src/tensor/index.ts';
@@ -300,6 +301,11 @@ describe('loading', () => {
   });
 
   test('a task without a pipeline is a ConfigError listing the supported ones', async () => {
-    await assert.rejects(TextPipeline.load(SEQCLS_DIR, { task: 'text-generation' }), (e: unknown) => e instanceof ConfigError && /text-classification/.test(e.message));
+    const summarization = 'summarization' as TaskName; // not a TaskName: as an untyped caller (CLI, JSON) might send it
+    await assert.rejects(TextPipeline.load(SEQCLS_DIR, { task: summarization }), (e: unknown) => e instanceof ConfigError && /text-classification, .*text-generation/.test(e.message));
+  });
+
+  test('asking an encoder classifier for text-generation is refused', async () => {
+    await assert.rejects(TextPipeline.load(SEQCLS_DIR, { task: 'text-generation', ...quiet }), (e: unknown) => e instanceof ModelError && /serving it as text-generation/.test(e.message));
   });
 });
