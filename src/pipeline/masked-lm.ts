@@ -4,7 +4,7 @@
 // (mlm_probability of the non-special tokens; of those 80% [MASK], 10% random, 10% kept), train a
 // …ForMaskedLM model, report perplexity on a fixed-masked validation split, and save a folder that
 // `finetune train --model <folder>` then fine-tunes for any task.
-// Not here: the short masked-LM pass before a scratch classifier (mlm.ts), causal LM (src/data/causal-lm.ts).
+// Not here: the short masked-LM pass before a scratch model is fine-tuned (mlm.ts), causal LM (src/data/causal-lm.ts).
 
 import { readFile } from 'node:fs/promises';
 import { collate, decodeTextFile, deriveSeed, preprocessDataset, Rng, splitLines, type Features, type TextDataset } from '../data/index.ts';
@@ -19,9 +19,22 @@ import { FeatureBatches, toModelBatch, type FeatureBatchesOptions } from '../tra
 import type { ModelBatch } from '../models/types.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
-import { maskTokens } from './mlm.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
 import { readTextDataset, type PipelineEvents } from './text-classification.ts';
+
+/** BERT's masking of one sequence: returns masked ids and labels (-100 where not predicted). */
+export function maskTokens(ids: ArrayLike<number>, special: Set<number>, maskId: number, vocabSize: number, rng: Rng, prob = 0.15): { inputIds: number[]; labels: number[] } {
+  const inputIds = Array.from(ids);
+  const labels = new Array<number>(inputIds.length).fill(-100);
+  for (let i = 0; i < inputIds.length; i++) {
+    if (special.has(inputIds[i]) || rng.nextFloat() >= prob) continue;
+    labels[i] = inputIds[i];
+    const r = rng.nextFloat();
+    if (r < 0.8) inputIds[i] = maskId;
+    else if (r < 0.9) inputIds[i] = Math.floor(rng.nextFloat() * vocabSize);
+  }
+  return { inputIds, labels };
+}
 
 /** Salt that keeps masking draws apart from the sampler's shuffles of the same seed. */
 const MASK_SALT = 0x4d4c4d;
