@@ -14,7 +14,7 @@ describe('masked-LM pass before fine-tuning', () => {
     const file = writeSentimentCsv(dir, 96);
     const messages: string[] = [];
     await trainTextClassifier(
-      { ...DEFAULT_PIPELINE_CONFIG, train_file: file, scratch_hidden_size: 32, scratch_intermediate_size: 64, scratch_vocab_size: 200, mlm_pretrain_epochs: 6 },
+      { ...DEFAULT_PIPELINE_CONFIG, train_file: file, scratch_hidden_size: 32, scratch_intermediate_size: 64, scratch_vocab_size: 200, mlm_pretrain_epochs: 25 },
       { ...DEFAULT_TRAINING_ARGUMENTS, output_dir: dir + '/out', max_steps: 2, learning_rate: 1e-3, per_device_train_batch_size: 16, max_length: 16, report: false, save_strategy: 'no', eval_strategy: 'no', load_best_model_at_end: false },
       { message: (m) => messages.push(m) },
     );
