@@ -30,7 +30,11 @@ export interface ServeOptions {
   port?: number;
   /** Task to serve; default: the one the folder's config.json names. */
   task?: TaskName;
-  /** Most model rows per forward pass (default 32). */
+  /**
+   * Most model rows per forward pass (default 32). text-generation ignores it (and maxWaitMs): it runs one
+   * request at a time, that request's prompts decoded together as one left-padded batch, so a request's
+   * output never depends on other traffic (a seed reproduces it; greedy equals TextPipeline.run).
+   */
   maxBatchSize?: number;
   /** Longest wait for a fuller batch, ms (default 5). */
   maxWaitMs?: number;
