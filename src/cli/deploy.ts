@@ -30,11 +30,16 @@ export function registerDeploy(program: Command): void {
     .option('--timeout-ms <n>', 'time allowed per request (504 beyond)', int('timeout-ms'), 30_000)
     .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics')
     .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
+    .option('--max-new-tokens <n>', 'text-generation: the most tokens one request may ask for', int('max-new-tokens'), 256)
+    .option('--adapter <dir>', 'text-generation: a LoRA adapter folder (PEFT layout) applied to the model')
     .addHelpText('after', `\n${SERVE_DESCRIPTION}\n\nExample:\n  $ finetune serve finetune-demo --port 8080\n  $ curl -s localhost:8080/v1/predict -H 'content-type: application/json' -d '{"inputs": ["Win a free prize now!"]}'\n`)
     .action(
       async (
         model: string,
-        o: { host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number; maxTextLength: number; timeoutMs: number; token?: string; serveThreads?: number },
+        o: {
+          host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number;
+          maxTextLength: number; timeoutMs: number; token?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
+        },
       ) => {
         const log = (line: string): void => void process.stderr.write(`${line}\n`);
         const server = await startServer(model, {
@@ -49,6 +54,8 @@ export function registerDeploy(program: Command): void {
           timeoutMs: o.timeoutMs,
           ...(o.token ? { token: o.token } : {}),
           ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
+          maxNewTokens: o.maxNewTokens,
+          ...(o.adapter ? { adapter: o.adapter } : {}),
           log,
         });
         installSignalHandlers(server, log);
