@@ -1,0 +1,53 @@
+// finetune's library entry point: everything the CLI does, as functions. Importing it selects the
+// native backend when the addon is built (else the reference backend). TypeScript sources: run under
+// tsx (`node --import tsx`) or a bundler that compiles TypeScript.
+//
+// @example
+// import { resolveSettings, trainTextClassifier } from 'finetune';
+// const { pipeline, args } = resolveSettings([{ source: 'code', values: { train_file: 'reviews.csv' } }]);
+// const run = await trainTextClassifier(pipeline, args, { message: console.log });
+
+import './backend/index.ts';
+
+// Settings and the end-to-end tasks.
+export { resolveSettings, DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/config.ts';
+export { DEFAULT_TRAINING_ARGUMENTS, applyOverrides, readConfigFile, type TrainingArguments } from './train/args.ts';
+export { trainTextClassifier, type ClassifierRun, type PipelineEvents } from './pipeline/text-classification.ts';
+export { trainTokenClassifier } from './pipeline/token-classification.ts';
+export { trainQuestionAnswering } from './pipeline/question-answering.ts';
+export { trainMaskedLm } from './pipeline/masked-lm.ts';
+export { trainCausalLm } from './pipeline/causal-lm.ts';
+export { runDemo, spamAssassinDataset } from './pipeline/demo.ts';
+export { predictTexts, predictWith, type Prediction } from './pipeline/predict.ts';
+export { gridTrials, randomTrials, runSearch, type SearchSpace } from './hpo/search.ts';
+
+// Building blocks.
+export { Trainer, type TrainResult, type LogRecord } from './train/trainer.ts';
+export { FeatureBatches } from './train/batches.ts';
+export { loadDataset, splitDataset, preprocessDataset, collate } from './data/index.ts';
+export { loadTokenizer } from './tokenizers/load.ts';
+export { trainWordPieceTokenizer } from './tokenizers/train-wordpiece.ts';
+export { Tokenizer } from './tokenizers/tokenizer.ts';
+export {
+  fromPretrained,
+  savePretrained,
+  createModel,
+  createBert,
+  AutoModel,
+  AutoModelForSequenceClassification,
+  AutoModelForTokenClassification,
+  AutoModelForQuestionAnswering,
+  AutoModelForMaskedLM,
+} from './models/pretrained.ts';
+export { generate } from './generate/generate.ts';
+export { textGeneration, textGenerationBatch } from './generate/pipeline.ts';
+export { applyLora, mergeLora } from './lora/inject.ts';
+export { saveLoraAdapter, loadLoraAdapter } from './lora/adapter.ts';
+export { pipeline, TextPipeline } from './pipelines/index.ts';
+export { startServer } from './serve/index.ts';
+export { exportModel, exportOnnx } from './export/index.ts';
+export { resolveModel } from './hub/index.ts';
+export { AdamW, decayGroups } from './optim/adamw.ts';
+export { learningRate } from './optim/schedules.ts';
+export * as F from './tensor/index.ts';
+export * from './errors.ts';
