@@ -1,9 +1,12 @@
 // Fused scaled-dot-product attention, forward and backward, for (B, H, T, D) row-major q/k/v with
 // grouped KV heads, key padding mask, causal mask and counter-hash dropout on the probabilities.
 // Blocked over queries: a block of BQ query rows sees its full (causally trimmed) key range, so the
-// softmax is exact in one pass (no online rescaling) and the score block stays in L2. Scores and
-// products go through sgemm_serial (OpenBLAS or the built-in kernel), one (b, h, block) per thread.
-// Forward saves each row's log-sum-exp; backward recomputes the probabilities from it.
+// softmax is exact in one pass (no online rescaling) and the score block stays in L2. The products
+// are small and in cache, so they run on gemm_small.h's unpacked register-tiled kernel (BLAS calls on
+// these shapes spent half their time on packing and setup); K and V are transposed once per head into
+// scratch so that every product reads B row-major. One (b, h, block) per task.
+// Forward saves each row's log-sum-exp; backward recomputes the probabilities from it, and takes the
+// dropout mask from the recomputed dropped-out probabilities instead of hashing every element twice.
 // Determinism: every output element is written by one thread in a fixed order; the GQA / split
 // sums of gk and gv are combined in a fixed order.
 #include <cmath>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "common.h"
+#include "gemm_small.h"
 #include "kernels.h"
 #include "rng.h"
 #include "vmath.h"
@@ -21,8 +25,8 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 int64_t block_rows(int64_t Tq, int64_t Tk) {
-  int64_t bq = 65536 / (Tk > 0 ? Tk : 1);
-  bq = bq < 16 ? 16 : (bq > 64 ? 64 : bq);
+  int64_t bq = 32768 / (Tk > 0 ? Tk : 1);  // a 128 KB score block
+  bq = bq < 16 ? 16 : (bq > 128 ? 128 : bq);
   return bq < Tq ? bq : (Tq > 0 ? Tq : 1);
 }
 
@@ -44,8 +48,10 @@ FT_CLONES float attn_row_forward(float* s, int64_t n, int64_t lim, const float* 
   const float inv = static_cast<float>(1.0 / sum);
   if (dropout) {
     const float kinv = inv * keep_scale;
+    uint32_t mi = static_cast<uint32_t>(idx0) * kIndexMul;
     for (int64_t c = 0; c < n; c++) {
-      uint32_t h = hash32_pre(seed_mixed, static_cast<uint32_t>(idx0 + static_cast<uint64_t>(c)));
+      const uint32_t h = hash32_mixed(seed_mixed, mi);
+      mi += kIndexMul;
       s[c] = h >= thr ? s[c] * kinv : 0.0f;
     }
   } else {
@@ -64,8 +70,10 @@ FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, in
   }
   for (int64_t j = 0; j < n; j++) p[j] = visible(j, lim, km) ? vexp(s[j] - lse) : 0.0f;
   if (dropout) {
+    uint32_t mi = static_cast<uint32_t>(idx0) * kIndexMul;
     for (int64_t j = 0; j < n; j++) {
-      uint32_t h = hash32_pre(seed_mixed, static_cast<uint32_t>(idx0 + static_cast<uint64_t>(j)));
+      const uint32_t h = hash32_mixed(seed_mixed, mi);
+      mi += kIndexMul;
       pd[j] = h >= thr ? p[j] * keep_scale : 0.0f;
     }
   } else {
@@ -74,17 +82,24 @@ FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, in
 }
 
 // Backward row, step 2: dpd holds dO V^T; overwrites it with dS * scale = P (Z dPd - delta) * scale.
-FT_CLONES void attn_row_dscores(const float* p, float* dpd, int64_t n, float delta, float scale, uint32_t seed_mixed,
-                                uint64_t idx0, uint32_t thr, float keep_scale, bool dropout) {
+// Z (0 or 1/(1-p)) is read off Pd: a kept element has Pd != 0 wherever P != 0, and where P == 0 the
+// product is 0 either way.
+FT_CLONES void attn_row_dscores(const float* p, const float* pd, float* dpd, int64_t n, float delta, float scale,
+                                float keep_scale, bool dropout) {
   if (dropout) {
     for (int64_t j = 0; j < n; j++) {
-      uint32_t h = hash32_pre(seed_mixed, static_cast<uint32_t>(idx0 + static_cast<uint64_t>(j)));
-      const float z = h >= thr ? keep_scale : 0.0f;
+      const float z = pd[j] != 0.0f ? keep_scale : 0.0f;
       dpd[j] = p[j] * (z * dpd[j] - delta) * scale;
     }
   } else {
     for (int64_t j = 0; j < n; j++) dpd[j] = p[j] * (dpd[j] - delta) * scale;
   }
+}
+
+// dst (D x ld, row-major) = src (rows x D)^T, for the first `rows` columns of dst.
+FT_CLONES void transpose_into(const float* src, int64_t rows, int64_t D, float* dst, int64_t ld) {
+  for (int64_t j = 0; j < rows; j++)
+    for (int64_t d = 0; d < D; d++) dst[d * ld + j] = src[j * D + d];
 }
 
 FT_CLONES void add_into(float* dst, const float* src, int64_t n) {
@@ -125,7 +140,11 @@ void attention(const AttnParams& a, float* out, float* lse) {
   const int64_t D = a.D, Tq = a.Tq, Tk = a.Tk;
   const int64_t tasks = a.B * a.H * g.nqb;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-    float* S = thread_scratch(2, static_cast<size_t>(g.BQ * (Tk > 0 ? Tk : 1)));
+    const int64_t tk1 = Tk > 0 ? Tk : 1;
+    float* S = thread_scratch(2, static_cast<size_t>(g.BQ * tk1));
+    float* KT = thread_scratch(4, static_cast<size_t>((D > 0 ? D : 1) * tk1));
+    float* tail = thread_scratch(5, gemm_small_scratch(D > Tk ? D : Tk));
+    int64_t kt_of = -1;  // the (b, kv head) whose K^T is in KT
     for (int64_t t = t0; t < t1; t++) {
       const int64_t qb = t % g.nqb, bh = t / g.nqb, h = bh % a.H, b = bh / a.H, hk = h / g.G;
       const int64_t i0 = qb * g.BQ, bq = Tq - i0 < g.BQ ? Tq - i0 : g.BQ;
@@ -149,14 +168,18 @@ void attention(const AttnParams& a, float* out, float* lse) {
         }
         continue;
       }
-      sgemm_serial(false, true, bq, kend, D, a.scale, Q, D, K, D, 0.0f, S, kend);
+      if (kt_of != b * a.Hkv + hk) {
+        transpose_into(K, Tk, D, KT, Tk);
+        kt_of = b * a.Hkv + hk;
+      }
+      gemm_small(bq, kend, D, a.scale, Q, D, 1, KT, Tk, false, S, kend, tail);  // S = scale Q K^T
       for (int64_t r = 0; r < bq; r++) {
         const int64_t i = i0 + r;
         const int64_t lim = a.causal ? i + g.off : Tk - 1;
         const uint64_t idx0 = static_cast<uint64_t>((bh * Tq + i) * Tk);
         L[r] = attn_row_forward(S + r * kend, kend, lim, km, g.seed_mixed, idx0, g.thr, g.keep_scale, g.dropout);
       }
-      sgemm_serial(false, false, bq, D, kend, 1.0f, S, kend, V, D, 0.0f, O, D);
+      gemm_small(bq, D, kend, 1.0f, S, kend, 1, V, D, false, O, D, tail);  // O = P V
     }
   });
 }
@@ -175,10 +198,14 @@ void attention_backward(const AttnParams& a, const float* out, const float* lse,
   const int64_t slice = Tk * D;
   std::vector<float> part(nsplit > 1 ? static_cast<size_t>(groups * nsplit * 2 * slice) : 0);
   parallel_for(groups * nsplit, 1, [&](int64_t w0, int64_t w1) {
-    const size_t cap = static_cast<size_t>(g.BQ * (Tk > 0 ? Tk : 1));
+    const int64_t tk1 = Tk > 0 ? Tk : 1, d1 = D > 0 ? D : 1;
+    const size_t cap = static_cast<size_t>(g.BQ * tk1);
     float* P = thread_scratch(2, cap);
     float* W = thread_scratch(3, 2 * cap);
     float* Pd = W + cap;
+    float* KT = thread_scratch(4, static_cast<size_t>(2 * d1 * tk1));
+    float* VT = KT + d1 * tk1;
+    float* tail = thread_scratch(5, gemm_small_scratch(D > Tk ? (D > g.BQ ? D : g.BQ) : (Tk > g.BQ ? Tk : g.BQ)));
     for (int64_t w = w0; w < w1; w++) {
       const int64_t grp = w / nsplit, sp = w % nsplit;
       const int64_t b = grp / a.Hkv, hk = grp % a.Hkv;
@@ -189,6 +216,10 @@ void attention_backward(const AttnParams& a, const float* out, const float* lse,
       for (int64_t i = 0; i < slice; i++) GK[i] = GV[i] = 0.0f;
       const float* km = a.key_mask ? a.key_mask + b * Tk : nullptr;
       const int64_t u0 = units * sp / nsplit, u1 = units * (sp + 1) / nsplit;
+      if (D > 0 && u1 > u0) {
+        transpose_into(K, Tk, D, KT, Tk);
+        transpose_into(V, Tk, D, VT, Tk);
+      }
       for (int64_t u = u0; u < u1; u++) {
         const int64_t h = hk * g.G + u / g.nqb, qb = u % g.nqb;
         const int64_t bh = b * a.H + h;
@@ -204,7 +235,7 @@ void attention_backward(const AttnParams& a, const float* out, const float* lse,
           continue;
         }
         // Recompute scores into W, probabilities into P, dropped-out probabilities into Pd.
-        sgemm_serial(false, true, bq, kend, D, a.scale, Q, D, K, D, 0.0f, W, kend);
+        gemm_small(bq, kend, D, a.scale, Q, D, 1, KT, Tk, false, W, kend, tail);
         for (int64_t r = 0; r < bq; r++) {
           const int64_t i = i0 + r;
           const int64_t lim = a.causal ? i + g.off : Tk - 1;
@@ -213,19 +244,16 @@ void attention_backward(const AttnParams& a, const float* out, const float* lse,
                          g.keep_scale, g.dropout);
         }
         // dV += Pd^T dO
-        sgemm_serial(true, false, kend, D, bq, 1.0f, Pd, kend, dO, D, 1.0f, GV, D);
+        gemm_small(kend, D, bq, 1.0f, Pd, 1, kend, dO, D, true, GV, D, tail);
         // dPd = dO V^T (into W), then dS * scale in place.
-        sgemm_serial(false, true, bq, kend, D, 1.0f, dO, D, V, D, 0.0f, W, kend);
+        gemm_small(bq, kend, D, 1.0f, dO, D, 1, VT, Tk, false, W, kend, tail);
         for (int64_t r = 0; r < bq; r++) {
-          const int64_t i = i0 + r;
           const float delta = static_cast<float>(dot_f64(dO + r * D, O + r * D, D));
-          const uint64_t idx0 = static_cast<uint64_t>((bh * Tq + i) * Tk);
-          attn_row_dscores(P + r * kend, W + r * kend, kend, delta, a.scale, g.seed_mixed, idx0, g.thr, g.keep_scale,
-                           g.dropout);
+          attn_row_dscores(P + r * kend, Pd + r * kend, W + r * kend, kend, delta, a.scale, g.keep_scale, g.dropout);
         }
         // dQ = dS K ; dK += dS^T Q
-        sgemm_serial(false, false, bq, D, kend, 1.0f, W, kend, K, D, 0.0f, GQ, D);
-        sgemm_serial(true, false, kend, D, bq, 1.0f, W, kend, Q, D, 1.0f, GK, D);
+        gemm_small(bq, D, kend, 1.0f, W, kend, 1, K, D, false, GQ, D, tail);
+        gemm_small(kend, D, bq, 1.0f, W, 1, kend, Q, D, true, GK, D, tail);
       }
     }
   });

@@ -1,17 +1,15 @@
-// Shared helpers for the kernel files: CPU-dispatch attribute, the OpenMP thread count, a
-// deterministic static parallel-for, and lane-wise accumulators that vectorise without -ffast-math.
+// Shared helpers for the kernel files: CPU-dispatch attribute, the thread count, a deterministic
+// parallel-for over the pool in threads.cc, and lane-wise accumulators that vectorise without -ffast-math.
 // Not here: any N-API (binding.cc) or any kernel (one .cc per family).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <type_traits>
 
 // FT_CLONES compiles a function twice (x86-64-v3 = AVX2+FMA, and the build baseline) and picks the
-// clone at load time (GCC ifunc). Hot loops live in FT_CLONES functions; an OpenMP region must CALL
-// such a function, because GCC outlines the region body before cloning (it would not be cloned).
+// clone at load time (GCC ifunc). Hot loops live in FT_CLONES functions; a parallel_for body (a lambda,
+// i.e. a separate function that is not cloned) must CALL such a function to get the AVX2 code.
 // glibc only (ifunc); elsewhere the baseline build is used as is.
 #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define FT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -22,42 +20,55 @@
 
 namespace ft {
 
-/** Threads used by every parallel kernel (set by setNumThreads; default: OpenMP's max). */
+/** Threads used by every parallel kernel (set by setNumThreads; default: the CPUs this process may use). */
 int num_threads();
 void set_num_threads(int n);
 
+/** A unit of parallel work: run chunk number `chunk` of the job described by ctx. */
+using ChunkFn = void (*)(void* ctx, int64_t chunk);
+
+/**
+ * Runs fn(ctx, c) for every c in [0, chunks) on the calling thread and up to maxThreads - 1 pool
+ * workers (threads.cc). Chunks are taken dynamically; the call returns as soon as every chunk has
+ * FINISHED, without waiting for late workers to check in, so a worker the OS has descheduled (a busy
+ * machine, V8's GC threads) costs nothing: the caller runs the chunks itself. Nested calls (from inside
+ * a chunk) and calls while another thread is dispatching run serially on the caller.
+ */
+void run_chunks(int64_t chunks, int maxThreads, ChunkFn fn, void* ctx);
+
 /**
  * Parallel loop over [0, n): the range is cut into fixed chunks (at least `grain` long, about 8 per
- * thread) that threads take dynamically, so a thread descheduled by the OS (a busy machine, V8's GC
- * threads) does not stall the others at the barrier. Chunk contents never depend on which thread runs
- * them, so results are bitwise reproducible. Serial when n < 2*grain or one thread is set.
- * f(begin, end) must be safe to run concurrently on disjoint ranges.
+ * thread) that threads take dynamically. Chunk boundaries depend only on n, grain and the thread count,
+ * never on which thread runs a chunk, so results are bitwise reproducible for a given thread count.
+ * Serial when n < 2*grain or one thread is set. f(begin, end) must be safe to run concurrently on
+ * disjoint ranges.
  */
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
-  int nt = num_threads();
+  const int nt = num_threads();
   if (grain < 1) grain = 1;
   if (nt <= 1 || n < 2 * grain) {
     f(int64_t{0}, n);
     return;
   }
-#ifdef _OPENMP
   int64_t chunk = (n + 8 * nt - 1) / (8 * nt);
   if (chunk < grain) chunk = grain;
-  const int64_t chunks = (n + chunk - 1) / chunk;
-  if (chunks < nt) nt = static_cast<int>(chunks);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; c++) {
-    const int64_t b = c * chunk, e = b + chunk < n ? b + chunk : n;
-    f(b, e);
-  }
-#else
-  f(int64_t{0}, n);
-#endif
+  using Fn = std::remove_reference_t<F>;
+  struct Ctx {
+    Fn* f;
+    int64_t n, chunk;
+  } ctx{&f, n, chunk};
+  run_chunks((n + chunk - 1) / chunk, nt,
+             [](void* p, int64_t c) {
+               auto* x = static_cast<Ctx*>(p);
+               const int64_t b = c * x->chunk, e = b + x->chunk < x->n ? b + x->chunk : x->n;
+               (*x->f)(b, e);
+             },
+             &ctx);
 }
 
-/** Runs f(t, T) once on each of T threads (T = min(num_threads(), maxT)). */
+/** Runs f(t, T) once for each t < T (T = min(num_threads(), maxT)), on up to T threads at once. */
 template <class F>
 void parallel_threads(int maxT, F&& f) {
   int nt = num_threads();
@@ -66,12 +77,12 @@ void parallel_threads(int maxT, F&& f) {
     f(0, 1);
     return;
   }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-  f(omp_get_thread_num(), omp_get_num_threads());
-#else
-  f(0, 1);
-#endif
+  using Fn = std::remove_reference_t<F>;
+  struct Ctx {
+    Fn* f;
+    int T;
+  } ctx{&f, nt};
+  run_chunks(nt, nt, [](void* p, int64_t c) { auto* x = static_cast<Ctx*>(p); (*x->f)(static_cast<int>(c), x->T); }, &ctx);
 }
 
 // ---- lane-wise reductions: 8 float lanes widened to two 4-double accumulators with GCC vector
@@ -172,7 +183,11 @@ FT_INLINE float max_f32(const float* x, int64_t n) {
   return nan ? __builtin_nanf("") : m;
 }
 
-/** Scratch memory owned by the calling thread, grown on demand and kept (no per-call page faults). */
+/**
+ * Scratch memory owned by the calling thread, grown on demand and kept (no per-call page faults).
+ * Slots: 0-1 built-in GEMM packing, 2-5 attention (scores, probabilities, transposed K/V, GEMM tails).
+ */
+constexpr int kScratchSlots = 6;
 float* thread_scratch(int slot, size_t floats);
 
 }  // namespace ft

@@ -66,7 +66,7 @@ FT_CLONES void unary_backward_range(int op, const float* x, const float* y, cons
     case U_TANH: for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * (1.0f - y[i] * y[i]); break;
     case U_SIGMOID: for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * y[i] * (1.0f - y[i]); break;
     case U_RELU: for (int64_t i = 0; i < n; i++) gx[i] = x[i] > 0.0f ? gy[i] : 0.0f; break;
-    case U_GELU: for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * vgelu_grad(x[i]); break;
+    case U_GELU: for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * vgelu_grad_y(x[i], y[i]); break;
     case U_GELU_TANH: for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * vgelu_tanh_grad(x[i]); break;
     case U_SILU:
       for (int64_t i = 0; i < n; i++) {
@@ -104,7 +104,7 @@ FT_INLINE void binary_loop(F f, const float* a, int64_t sa, const float* b, int6
 FT_INLINE float fmax_js(float a, float b) { return (a >= b || a != a) ? a : b; }
 FT_INLINE float fmin_js(float a, float b) { return (a <= b || a != a) ? a : b; }
 
-FT_CLONES void binary_inner(int op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+FT_INLINE void binary_inner(int op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
   switch (op) {
     case B_ADD: binary_loop([](float p, float q) { return p + q; }, a, sa, b, sb, out, n); break;
     case B_SUB: binary_loop([](float p, float q) { return p - q; }, a, sa, b, sb, out, n); break;
@@ -150,30 +150,36 @@ int collapse(int ndim, const int64_t* shape, int nops, const int64_t* const* str
   return r;
 }
 
-/** Calls seg(offsets[], outPos, len) for each innermost run of the linear range [begin, end). */
+/**
+ * Calls seg(offsets[], outPos, len) for each innermost run of the linear range [begin, end). Offsets
+ * are kept up to date incrementally (one add per run, plus a carry when a dimension wraps), so short
+ * runs (a 32-float head of a permuted (B, T, H, D) tensor) cost little more than their copy.
+ */
 template <int NOPS, class F>
-void walk(int nd, const int64_t* shape, const int64_t (*st)[kMaxDims], int64_t begin, int64_t end, F seg) {
+FT_INLINE void walk(int nd, const int64_t* shape, const int64_t (*st)[kMaxDims], int64_t begin, int64_t end, F seg) {
   int64_t idx[kMaxDims];
   int64_t rem = begin;
   for (int d = nd - 1; d >= 0; d--) {
     idx[d] = rem % shape[d];
     rem /= shape[d];
   }
+  int64_t off[NOPS];
+  for (int k = 0; k < NOPS; k++) {
+    int64_t o = 0;
+    for (int d = 0; d < nd; d++) o += idx[d] * st[k][d];
+    off[k] = o;
+  }
   int64_t pos = begin;
   const int last = nd - 1;
   while (pos < end) {
-    int64_t off[NOPS];
-    for (int k = 0; k < NOPS; k++) {
-      int64_t o = 0;
-      for (int d = 0; d < nd; d++) o += idx[d] * st[k][d];
-      off[k] = o;
-    }
     int64_t len = shape[last] - idx[last];
     if (len > end - pos) len = end - pos;
     seg(off, pos, len);
     pos += len;
     idx[last] += len;
+    for (int k = 0; k < NOPS; k++) off[k] += len * st[k][last];
     for (int d = last; d > 0 && idx[d] >= shape[d]; d--) {
+      for (int k = 0; k < NOPS; k++) off[k] += st[k][d - 1] - shape[d] * st[k][d];
       idx[d] = 0;
       idx[d - 1]++;
     }
@@ -200,7 +206,7 @@ FT_INLINE void copy_loop(const S* s, int64_t ss, D* d, int64_t ds, int64_t n, Co
   }
 }
 
-FT_CLONES void copy_inner(int st, const void* s, int64_t ss, int dt, void* d, int64_t ds, int64_t n) {
+FT_INLINE void copy_inner(int st, const void* s, int64_t ss, int dt, void* d, int64_t ds, int64_t n) {
   if (st == T_F32 && dt == T_F32)
     copy_loop(static_cast<const float*>(s), ss, static_cast<float*>(d), ds, n, [](float v) { return v; });
   else if (st == T_I32 && dt == T_I32)
@@ -210,6 +216,23 @@ FT_CLONES void copy_inner(int st, const void* s, int64_t ss, int dt, void* d, in
               [](int32_t v) { return static_cast<float>(v); });
   else
     copy_loop(static_cast<const float*>(s), ss, static_cast<int32_t*>(d), ds, n, [](float v) { return to_int32_js(v); });
+}
+
+// The strided walks with the per-run loops inlined (one dispatch per range, not per run).
+FT_CLONES void binary_range(int op, int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin,
+                            int64_t end, const float* a, const float* b, float* out) {
+  walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
+    binary_inner(op, a + off[0], cst[0][nd - 1], b + off[1], cst[1][nd - 1], out + pos, len);
+  });
+}
+
+FT_CLONES void copy_range(int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin, int64_t end,
+                          const void* src, int src_type, void* dst, int dst_type) {
+  // float32 and int32 are both 4 bytes
+  walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t, int64_t len) {
+    copy_inner(src_type, static_cast<const char*>(src) + off[0] * 4, cst[0][nd - 1], dst_type,
+               static_cast<char*>(dst) + off[1] * 4, cst[1][nd - 1], len);
+  });
 }
 
 FT_CLONES void axpy_range(float alpha, const float* x, float* y, int64_t n) {
@@ -222,8 +245,10 @@ FT_CLONES void where_range(const float* c, const float* a, const float* b, float
 
 FT_CLONES void dropout_range(const float* x, float* out, int64_t n, uint64_t base, uint32_t seed_mixed,
                              uint32_t threshold, double scale) {
+  uint32_t mi = static_cast<uint32_t>(base) * kIndexMul;
   for (int64_t i = 0; i < n; i++) {
-    uint32_t h = hash32_pre(seed_mixed, static_cast<uint32_t>(base + static_cast<uint64_t>(i)));
+    const uint32_t h = hash32_mixed(seed_mixed, mi);
+    mi += kIndexMul;
     // x * (1/(1-p)) in double, rounded once: bit-identical to the reference on float32.
     out[i] = h >= threshold ? static_cast<float>(static_cast<double>(x[i]) * scale) : 0.0f;
   }
@@ -257,11 +282,7 @@ void binary(int op, int ndim, const int64_t* shape, const float* a, const int64_
   int64_t cs[kMaxDims];
   int64_t cst[3][kMaxDims];
   int nd = collapse(ndim, shape, 3, in, cs, cst);
-  parallel_for(total, kGrain, [&](int64_t begin, int64_t end) {
-    walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
-      binary_inner(op, a + off[0], cst[0][nd - 1], b + off[1], cst[1][nd - 1], out + pos, len);
-    });
-  });
+  parallel_for(total, kGrain, [&](int64_t begin, int64_t end) { binary_range(op, nd, cs, cst, begin, end, a, b, out); });
 }
 
 void where(const float* cond, const float* a, const float* b, float* out, int64_t n) {
@@ -282,13 +303,7 @@ void copy_strided(int ndim, const int64_t* shape, const void* src, int src_type,
   bool overlapping = false;
   for (int d = 0; d < nd; d++)
     if (cst[1][d] == 0 && cs[d] > 1) overlapping = true;
-  const size_t ssz = 4, dsz = 4;  // float32 and int32 are both 4 bytes
-  auto run = [&](int64_t begin, int64_t end) {
-    walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t, int64_t len) {
-      copy_inner(src_type, static_cast<const char*>(src) + off[0] * static_cast<int64_t>(ssz), cst[0][nd - 1], dst_type,
-                 static_cast<char*>(dst) + off[1] * static_cast<int64_t>(dsz), cst[1][nd - 1], len);
-    });
-  };
+  auto run = [&](int64_t begin, int64_t end) { copy_range(nd, cs, cst, begin, end, src, src_type, dst, dst_type); };
   if (overlapping)
     run(0, total);
   else

@@ -1,13 +1,15 @@
-// GEMM front end: the single-threaded sgemm used everywhere (OpenBLAS cblas_sgemm when compiled in
-// and enabled, else the built-in one), and the batched multi-threaded driver behind Backend.gemm.
+// GEMM front end: the single-threaded sgemm (OpenBLAS cblas_sgemm when compiled in and enabled, except
+// for the shapes where it is measurably slow, see blas_is_slow_for; else the built-in one), and the
+// batched multi-threaded driver behind Backend.gemm.
 //
 // Threads: OpenBLAS is pinned to ONE thread (openblas_set_num_threads(1)) and we split every product
-// ourselves over our OpenMP pool: by batch entry when batch >= threads, else by blocks of rows or
+// ourselves over our pool (threads.cc): by batch entry when batch >= threads, else by blocks of rows or
 // columns of C (two per thread, scheduled dynamically).
 // One pool means no oversubscription: OpenBLAS's own pthreads spinning beside an OpenMP pool put
 // 4 busy threads on 2 cores (measured here: 1.1-2x slower); with this split one sgemm reaches the
 // same speed as OpenBLAS's own threading on BERT-base shapes (~71 GFLOP/s on 2 cores here both ways).
 #include <cstdint>
+#include <vector>
 
 #include "common.h"
 #include "kernels.h"
@@ -59,13 +61,26 @@ bool set_use_blas(bool on) {
 
 bool use_blas() { return g_use_blas; }
 
+// Products OpenBLAS (0.3.21, Debian's) handles badly, measured on BERT's shapes (the built-in kernel
+// runs at 34-42 GFLOP/s per core on every shape and placement here, OpenBLAS at up to ~5% more on the
+// big ones but, depending on the shape and on where the operands sit in memory, at a third of that):
+// - A transposed, B not (every Linear's weight gradient, g^T x): 11 GFLOP/s at 128x128x4096;
+// - an output or inner dimension of 128-256 (tiny and mini models): 10-16 GFLOP/s at 1024x128x128 and
+//   4096x256x256 on one thread, 23 GFLOP/s on two at 4096x256x1024 inside a training step;
+// - at most 64 rows with K <= 1024: 12-16 GFLOP/s.
+// OpenBLAS keeps the products with N >= 512 and K >= 384 (BERT-base, bert-small, MiniLM's FFN).
+static bool blas_is_slow_for(bool transA, bool transB, int64_t M, int64_t N, int64_t K) {
+  return (transA && !transB) || K < 384 || N < 512 || (M <= 64 && K <= 1024);
+}
+
 void sgemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
 #ifdef FT_HAVE_CBLAS
   // int32 limits of the CBLAS interface: larger problems fall back to the built-in kernel.
   const int64_t lim = INT32_MAX;
-  if (g_use_blas && K > 0 && M < lim && N < lim && K < lim && lda < lim && ldb < lim && ldc < lim) {
+  if (g_use_blas && K > 0 && M < lim && N < lim && K < lim && lda < lim && ldb < lim && ldc < lim &&
+      !blas_is_slow_for(transA, transB, M, N, K)) {
     // Leading dimensions must be >= the row length even for a single row; ours always are
     // except for degenerate 1-row views, which we widen (the extra stride is never stepped over).
     const int64_t la = transA ? (lda < M ? M : lda) : (lda < K ? K : lda);
@@ -80,10 +95,53 @@ void sgemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, flo
   sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+namespace {
+
+// Weight gradients (g^T x: A transposed, a small M x N output, a long inner dimension K = rows of the
+// batch): split into kSplitK pieces along K, computed as independent products (in parallel) and summed
+// in piece order. Splitting C instead would pack the whole of A once per piece of C; splitting K packs
+// every element once. The split depends on the shape only, so the bits do not depend on the thread count.
+constexpr int64_t kSplitK = 4;
+bool split_k(int64_t batch, bool transA, bool transB, int64_t M, int64_t N, int64_t K) {
+  return batch == 1 && transA && !transB && K >= 2048 && M * N <= 512 * 512;
+}
+
+// C[i] += P[s * mn + i] for each piece s in order, i in [i0, i1).
+FT_CLONES void add_partials(float* C, const float* P, int64_t mn, int64_t pieces, int64_t i0, int64_t i1) {
+  for (int64_t s = 0; s < pieces; s++) {
+    const float* p = P + s * mn;
+    for (int64_t i = i0; i < i1; i++) C[i] += p[i];
+  }
+}
+
+void gemm_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B, float beta, float* C) {
+  const int64_t lda = M, ldb = N, mn = M * N;
+  static thread_local std::vector<float> partial;  // pieces 1.. (piece 0 goes straight into C)
+  if (partial.size() < static_cast<size_t>((kSplitK - 1) * mn)) partial.resize(static_cast<size_t>((kSplitK - 1) * mn));
+  float* P = partial.data();
+  // Piece boundaries on multiples of 256 (the built-in kernel's K block).
+  int64_t cut[kSplitK + 1];
+  for (int64_t s = 0; s <= kSplitK; s++) cut[s] = s == kSplitK ? K : (K * s / kSplitK) / 256 * 256;
+  parallel_for(kSplitK, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; s++) {
+      const int64_t k0 = cut[s], kk = cut[s + 1] - k0;
+      if (s == 0) sgemm_serial(true, false, M, N, kk, alpha, A, lda, B, ldb, beta, C, N);
+      else sgemm_serial(true, false, M, N, kk, alpha, A + k0 * lda, lda, B + k0 * ldb, ldb, 0.0f, P + (s - 1) * mn, N);
+    }
+  });
+  parallel_for(mn, 1 << 14, [&](int64_t i0, int64_t i1) { add_partials(C, P, mn, kSplitK - 1, i0, i1); });
+}
+
+}  // namespace
+
 void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t aBatchStride,
                   bool transA, const float* b, int64_t bBatchStride, bool transB, float beta, float* c,
                   int64_t cBatchStride) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
+  if (split_k(batch, transA, transB, M, N, K)) {
+    gemm_split_k(M, N, K, alpha, a, b, beta, c);
+    return;
+  }
   const int64_t lda = transA ? M : K, ldb = transB ? K : N, ldc = N;
   const int nt = num_threads();
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);

@@ -1,0 +1,137 @@
+// A small unpacked single-threaded GEMM for the attention kernels, where every product is at most a few
+// hundred on a side and already in cache: C = alpha * A B (+ C), with A read through two strides (so a
+// transposed A costs nothing) and B row-major. No packing and no per-call setup, which is what made
+// BLAS calls on 64x128x64 blocks run at half the FMA peak. 6x16 register tiles with AVX2+FMA (picked
+// at run time), plain loops otherwise. Each C element sums k = 0..K-1 in order with one FMA per term,
+// so results do not depend on how callers split the work.
+// Not here: the big GEMMs (gemm.cc, gemm_builtin.cc).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "common.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FT_SMALL_GEMM_AVX2 1
+#endif
+
+namespace ft {
+
+bool gemm_uses_avx2();
+
+namespace small_gemm {
+
+constexpr int kMR = 6, kNR = 16;
+
+/** Portable twin: same summation order (k ascending, one fused multiply-add per term). */
+inline void gemm_generic(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t ars, int64_t aks,
+                         const float* B, int64_t ldb, bool acc, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++) {
+    float* c = C + i * ldc;
+    for (int64_t j = 0; j < N; j++) {
+      float s = 0.0f;
+      for (int64_t k = 0; k < K; k++) s = __builtin_fmaf(A[i * ars + k * aks], B[k * ldb + j], s);
+      c[j] = acc ? __builtin_fmaf(alpha, s, c[j]) : alpha * s;
+    }
+  }
+}
+
+#ifdef FT_SMALL_GEMM_AVX2
+// One MR x 16 tile: rows i0.. of A, a 16-wide column block of B (b points at its first column).
+template <int MR>
+__attribute__((target("avx2,fma"), always_inline)) inline void tile(int64_t K, float alpha, const float* a,
+                                                                     int64_t ars, int64_t aks, const float* b,
+                                                                     int64_t ldb, bool acc, float* c, int64_t ldc) {
+  __m256 c0[MR], c1[MR];
+  for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; k++) {
+    const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+    const float* ak = a + k * aks;
+    for (int r = 0; r < MR; r++) {
+      const __m256 ar = _mm256_broadcast_ss(ak + r * ars);
+      c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  for (int r = 0; r < MR; r++) {
+    float* cr = c + r * ldc;
+    if (acc) {
+      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, c0[r], _mm256_loadu_ps(cr)));
+      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, c1[r], _mm256_loadu_ps(cr + 8)));
+    } else {
+      _mm256_storeu_ps(cr, _mm256_mul_ps(va, c0[r]));
+      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, c1[r]));
+    }
+  }
+}
+
+template <int MR>
+__attribute__((target("avx2,fma"))) inline void rows(int64_t M, int64_t K, float alpha, const float* a, int64_t ars,
+                                                     int64_t aks, const float* b, int64_t ldb, bool acc, float* c,
+                                                     int64_t ldc) {
+  int64_t i = 0;
+  for (; i + MR <= M; i += MR) tile<MR>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc);
+  switch (M - i) {  // the last partial block of rows
+    case 5: tile<5>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
+    case 4: tile<4>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
+    case 3: tile<3>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
+    case 2: tile<2>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
+    case 1: tile<1>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
+    default: break;
+  }
+}
+
+// Column-block outer loop: the K x 16 block of B stays in L1 while the row strips stream past it.
+__attribute__((target("avx2,fma"))) inline void gemm_avx2(int64_t M, int64_t N, int64_t K, float alpha,
+                                                          const float* A, int64_t ars, int64_t aks, const float* B,
+                                                          int64_t ldb, bool acc, float* C, int64_t ldc,
+                                                          float* scratch) {
+  int64_t j = 0;
+  for (; j + kNR <= N; j += kNR) rows<kMR>(M, K, alpha, A, ars, aks, B + j, ldb, acc, C + j, ldc);
+  if (j == N) return;
+  // Column tail: B's last columns zero-padded to 16 in scratch (K x 16), C through a 16-wide temp.
+  const int64_t nc = N - j;
+  float* bp = scratch;
+  float* ct = scratch + K * kNR;
+  for (int64_t k = 0; k < K; k++) {
+    std::memcpy(bp + k * kNR, B + k * ldb + j, static_cast<size_t>(nc) * sizeof(float));
+    std::memset(bp + k * kNR + nc, 0, static_cast<size_t>(kNR - nc) * sizeof(float));
+  }
+  for (int64_t i = 0; i < M; i += kMR) {
+    const int64_t mr = M - i < kMR ? M - i : kMR;
+    for (int64_t r = 0; r < mr; r++) {
+      if (acc) std::memcpy(ct + r * kNR, C + (i + r) * ldc + j, static_cast<size_t>(nc) * sizeof(float));
+      else std::memset(ct + r * kNR, 0, kNR * sizeof(float));
+    }
+    rows<kMR>(mr, K, alpha, A + i * ars, ars, aks, bp, kNR, acc, ct, kNR);
+    for (int64_t r = 0; r < mr; r++) std::memcpy(C + (i + r) * ldc + j, ct + r * kNR, static_cast<size_t>(nc) * sizeof(float));
+  }
+}
+#endif
+
+}  // namespace small_gemm
+
+/**
+ * C[i][j] = alpha * sum_k A(i, k) B[k][j] (+ C[i][j] when acc) for i < M, j < N, where
+ * A(i, k) = A[i * ars + k * aks] (row-major A: ars = lda, aks = 1; transposed: ars = 1, aks = lda).
+ * `scratch` must hold gemm_small_scratch(K) floats (used only when N is not a multiple of 16).
+ */
+inline void gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t ars, int64_t aks,
+                       const float* B, int64_t ldb, bool acc, float* C, int64_t ldc, float* scratch) {
+  if (M <= 0 || N <= 0) return;
+#ifdef FT_SMALL_GEMM_AVX2
+  if (gemm_uses_avx2()) {
+    small_gemm::gemm_avx2(M, N, K, alpha, A, ars, aks, B, ldb, acc, C, ldc, scratch);
+    return;
+  }
+#endif
+  (void)scratch;
+  small_gemm::gemm_generic(M, N, K, alpha, A, ars, aks, B, ldb, acc, C, ldc);
+}
+
+/** Scratch floats gemm_small needs for an inner dimension K. */
+inline size_t gemm_small_scratch(int64_t K) { return static_cast<size_t>((K > 0 ? K : 1) * 16 + 6 * 16); }
+
+}  // namespace ft
