@@ -60,10 +60,18 @@ export class AdamW {
     }
   }
 
-  /** Sets every gradient to zero (keeps the buffers). */
+  /**
+   * Drops every gradient (PyTorch's zero_grad(set_to_none=True)): the next backward writes each
+   * gradient once into a fresh (pooled) buffer instead of zero-filling and then adding into it, which
+   * saves two passes over every parameter per step. A parameter that gets no gradient before the next
+   * step() is skipped by it, as in PyTorch.
+   */
   zeroGrad(): void {
     for (const group of this.groups) {
-      for (const p of group.params) if (p.grad) p.backend.fill(p.grad.floatData, 0, p.size);
+      for (const p of group.params) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
     }
   }
 
