@@ -43,7 +43,7 @@ FT_CLONES float attn_row_forward(float* s, int64_t n, int64_t lim, const float* 
     for (int64_t j = 0; j < n; j++) s[j] = m != m ? m : 0.0f;
     return m;
   }
-  for (int64_t j = 0; j < n; j++) s[j] = vexp(s[j] - m);
+  for (int64_t j = 0; j < n; j++) s[j] = vexp_nonpos(s[j] - m);
   const double sum = sum_f64(s, n);
   const float inv = static_cast<float>(1.0 / sum);
   if (dropout) {
@@ -68,7 +68,7 @@ FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, in
     for (int64_t j = 0; j < n; j++) p[j] = pd[j] = 0.0f;
     return;
   }
-  for (int64_t j = 0; j < n; j++) p[j] = visible(j, lim, km) ? vexp(s[j] - lse) : 0.0f;
+  for (int64_t j = 0; j < n; j++) p[j] = visible(j, lim, km) ? vexp_nonpos(s[j] - lse) : 0.0f;
   if (dropout) {
     uint32_t mi = static_cast<uint32_t>(idx0) * kIndexMul;
     for (int64_t j = 0; j < n; j++) {

@@ -67,12 +67,57 @@ __attribute__((target("avx2,fma"), always_inline)) inline void tile(int64_t K, f
   }
 }
 
+// The full 6-row tile with named accumulators: written like this GCC keeps all 12 accumulators and
+// both B vectors in registers (the array form of tile<6> spilled one B vector to the stack and re-read
+// it for every second FMA: 71% of the FMA peak at 128x128x64 in cache, this form reaches ~85%).
+__attribute__((target("avx2,fma"), always_inline)) inline void tile6(int64_t K, float alpha, const float* a,
+                                                                     int64_t ars, int64_t aks, const float* b,
+                                                                     int64_t ldb, bool acc, float* c, int64_t ldc) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const float* a0 = a;
+  const float* a1 = a + ars;
+  const float* a2 = a + 2 * ars;
+  const float* a3 = a + 3 * ars;
+  const float* a4 = a + 4 * ars;
+  const float* a5 = a + 5 * ars;
+  for (int64_t k = 0; k < K; k++) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    b += ldb;
+    __m256 ar;
+    ar = _mm256_broadcast_ss(a0); c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
+    ar = _mm256_broadcast_ss(a1); c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
+    ar = _mm256_broadcast_ss(a2); c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
+    ar = _mm256_broadcast_ss(a3); c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
+    ar = _mm256_broadcast_ss(a4); c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
+    ar = _mm256_broadcast_ss(a5); c50 = _mm256_fmadd_ps(ar, b0, c50); c51 = _mm256_fmadd_ps(ar, b1, c51);
+    a0 += aks; a1 += aks; a2 += aks; a3 += aks; a4 += aks; a5 += aks;
+  }
+  // alpha is read only now: hoisted above the loop it took the 16th register and pushed b1 to the stack.
+  __asm__ volatile("" ::: "memory");
+  const __m256 va = _mm256_broadcast_ss(&alpha);
+  const __m256 acc0[6] = {c00, c10, c20, c30, c40, c50}, acc1[6] = {c01, c11, c21, c31, c41, c51};
+  for (int r = 0; r < 6; r++) {
+    float* cr = c + r * ldc;
+    if (acc) {
+      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc0[r], _mm256_loadu_ps(cr)));
+      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc1[r], _mm256_loadu_ps(cr + 8)));
+    } else {
+      _mm256_storeu_ps(cr, _mm256_mul_ps(va, acc0[r]));
+      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, acc1[r]));
+    }
+  }
+}
+
 template <int MR>
 __attribute__((target("avx2,fma"))) inline void rows(int64_t M, int64_t K, float alpha, const float* a, int64_t ars,
                                                      int64_t aks, const float* b, int64_t ldb, bool acc, float* c,
                                                      int64_t ldc) {
   int64_t i = 0;
-  for (; i + MR <= M; i += MR) tile<MR>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc);
+  for (; i + MR <= M; i += MR) {
+    if constexpr (MR == 6) tile6(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc);
+    else tile<MR>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc);
+  }
   switch (M - i) {  // the last partial block of rows
     case 5: tile<5>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;
     case 4: tile<4>(K, alpha, a + i * ars, ars, aks, b, ldb, acc, c + i * ldc, ldc); break;

@@ -51,6 +51,28 @@ FT_INLINE float vexp(float x) {
   return x != x ? x : y;
 }
 
+/**
+ * e^x for x <= 0 up to rounding (softmax numerators s - max, s - lse): exactly 0 below -87 (and for
+ * -inf), no overflow or NaN handling, a single 2^n scale. About two thirds of vexp's operations, and
+ * the same values on [-87, 0] (vexp's denormal results below -87.3 become 0).
+ */
+FT_INLINE float vexp_nonpos(float x) {
+  const float xc = x < -87.0f ? -87.0f : x;
+  const float u = xc * 1.44269504088896341f + 12582912.0f;
+  const float n = u - 12582912.0f;
+  const int32_t ni = static_cast<int32_t>(f_to_bits(u) - 0x4B400000u);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = (p * (r * r) + r + 1.0f) * bits_to_f(static_cast<uint32_t>(ni + 127) << 23);
+  return x < -87.0f ? 0.0f : y;
+}
+
 /** tanh(x): odd polynomial near 0 (no cancellation), 1 - 2/(e^{2|x|}+1) elsewhere. */
 FT_INLINE float vtanh(float x) {
   float a = std::fabs(x);

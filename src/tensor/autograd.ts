@@ -9,7 +9,7 @@
 
 import { AutogradError, ShapeError } from '../errors.ts';
 import type { OpRecord } from './op-records.ts';
-import { tidy, untracked } from './memory.ts';
+import { keep, tidy, untracked } from './memory.ts';
 import { Tensor, shapeStr } from './tensor.ts';
 
 let gradEnabled = true;
@@ -131,8 +131,13 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       grads.delete(t.id);
       const node = t.gradFn;
       if (!node) {
-        // A leaf: accumulate into its persistent .grad.
+        // A leaf: accumulate into its persistent .grad. The first gradient of a leaf whose .grad is
+        // empty (after zeroGrad) is adopted as is when nothing else can see its buffer: no copy.
         const into = t.grad;
+        if (!into && g !== gradient && adoptable(g, t)) {
+          t.grad = keep(g);
+          continue;
+        }
         t.grad = untracked(() => accumulateLeaf(into, g));
         if (g !== gradient) g.dispose();
         continue;
@@ -162,4 +167,16 @@ export function backward(root: Tensor, gradient?: Tensor): void {
   } finally {
     gradEnabled = prev;
   }
+}
+
+/** A gradient can become leaf.grad itself: same shape and dtype, contiguous, the whole of a buffer no other tensor shares. */
+function adoptable(g: Tensor, leaf: Tensor): boolean {
+  return (
+    g.dtype === leaf.dtype &&
+    shapeStr(g.shape) === shapeStr(leaf.shape) &&
+    g.offset === 0 &&
+    g.isContiguous() &&
+    g.storage.unshared &&
+    g.storage.length === g.size
+  );
 }

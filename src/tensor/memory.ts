@@ -102,6 +102,16 @@ export class Storage {
     return this.array;
   }
 
+  /** Whether exactly one tensor refers to this buffer (no views of it are alive). */
+  get unshared(): boolean {
+    return this.refs === 1 && this.array !== null;
+  }
+
+  /** Elements in the buffer (0 once released). */
+  get length(): number {
+    return this.array === null ? 0 : this.array.length;
+  }
+
   retain(): void {
     if (this.array === null) throw new DisposedError('cannot take a view of a released buffer');
     this.refs++;
