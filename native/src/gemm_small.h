@@ -38,6 +38,18 @@ inline void gemm_generic(int64_t M, int64_t N, int64_t K, float alpha, const flo
 }
 
 #ifdef FT_SMALL_GEMM_AVX2
+// cr[0..16) = alpha * (lo, hi) (+ cr[0..16) when acc).
+__attribute__((target("avx2,fma"), always_inline)) inline void store_row(float* cr, __m256 va, __m256 lo, __m256 hi,
+                                                                         bool acc) {
+  if (acc) {
+    _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, lo, _mm256_loadu_ps(cr)));
+    _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, hi, _mm256_loadu_ps(cr + 8)));
+  } else {
+    _mm256_storeu_ps(cr, _mm256_mul_ps(va, lo));
+    _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, hi));
+  }
+}
+
 // One MR x 16 tile: rows i0.. of A, a 16-wide column block of B (b points at its first column).
 template <int MR>
 __attribute__((target("avx2,fma"), always_inline)) inline void tile(int64_t K, float alpha, const float* a,
@@ -55,16 +67,7 @@ __attribute__((target("avx2,fma"), always_inline)) inline void tile(int64_t K, f
     }
   }
   const __m256 va = _mm256_set1_ps(alpha);
-  for (int r = 0; r < MR; r++) {
-    float* cr = c + r * ldc;
-    if (acc) {
-      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, c0[r], _mm256_loadu_ps(cr)));
-      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, c1[r], _mm256_loadu_ps(cr + 8)));
-    } else {
-      _mm256_storeu_ps(cr, _mm256_mul_ps(va, c0[r]));
-      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, c1[r]));
-    }
-  }
+  for (int r = 0; r < MR; r++) store_row(c + r * ldc, va, c0[r], c1[r], acc);
 }
 
 // The full 6-row tile with named accumulators: written like this GCC keeps all 12 accumulators and
@@ -97,16 +100,7 @@ __attribute__((target("avx2,fma"), always_inline)) inline void tile6(int64_t K, 
   __asm__ volatile("" ::: "memory");
   const __m256 va = _mm256_broadcast_ss(&alpha);
   const __m256 acc0[6] = {c00, c10, c20, c30, c40, c50}, acc1[6] = {c01, c11, c21, c31, c41, c51};
-  for (int r = 0; r < 6; r++) {
-    float* cr = c + r * ldc;
-    if (acc) {
-      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc0[r], _mm256_loadu_ps(cr)));
-      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc1[r], _mm256_loadu_ps(cr + 8)));
-    } else {
-      _mm256_storeu_ps(cr, _mm256_mul_ps(va, acc0[r]));
-      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, acc1[r]));
-    }
-  }
+  for (int r = 0; r < 6; r++) store_row(c + r * ldc, va, acc0[r], acc1[r], acc);
 }
 
 template <int MR>

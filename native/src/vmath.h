@@ -24,16 +24,14 @@ FT_INLINE uint32_t f_to_bits(float f) {
 }
 
 /**
- * e^x. Exact 0 below the denormal range, +inf above ~88.72, NaN in -> NaN out.
- * n = round(x log2 e) comes from adding 1.5 * 2^23 (round-to-nearest in the FPU, and the integer read
- * straight off the sum's bits), so there is no float-to-int conversion and no input clamp; outside
- * [-103.97, 88.72] the polynomial's value is discarded by the final selects. This form compiles to
- * about two thirds of the instructions of a clamp + rint + convert version, with identical results.
+ * e^x = 2^n e^r with n = round(x log2 e) and r = x - n ln 2 (two-part ln 2): returns e^r from the
+ * degree-6 polynomial and n in `n_out`. n comes from adding 1.5 * 2^23 (round-to-nearest in the FPU, the
+ * integer read straight off the sum's bits): no float-to-int conversion. For |x| < ~104.
  */
-FT_INLINE float vexp(float x) {
+FT_INLINE float exp_reduced(float x, int32_t& n_out) {
   const float u = x * 1.44269504088896341f + 12582912.0f;
   const float n = u - 12582912.0f;
-  const int32_t ni = static_cast<int32_t>(f_to_bits(u) - 0x4B400000u);
+  n_out = static_cast<int32_t>(f_to_bits(u) - 0x4B400000u);
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -42,7 +40,17 @@ FT_INLINE float vexp(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  float y = p * (r * r) + r + 1.0f;
+  return p * (r * r) + r + 1.0f;
+}
+
+/**
+ * e^x. Exact 0 below the denormal range, +inf above ~88.72, NaN in -> NaN out. No input clamp: outside
+ * [-103.97, 88.72] the polynomial's value is discarded by the final selects. This form compiles to
+ * about two thirds of the instructions of a clamp + rint + convert version, with identical results.
+ */
+FT_INLINE float vexp(float x) {
+  int32_t ni;
+  float y = exp_reduced(x, ni);
   // 2^n split in two factors so that n in [-150, 128] never leaves the normal exponent range.
   int32_t n1 = ni >> 1, n2 = ni - n1;
   y = y * bits_to_f(static_cast<uint32_t>(n1 + 127) << 23) * bits_to_f(static_cast<uint32_t>(n2 + 127) << 23);
@@ -53,24 +61,13 @@ FT_INLINE float vexp(float x) {
 
 /**
  * e^x for x <= 0 up to rounding (softmax numerators s - max, s - lse): exactly 0 below -87 (and for
- * -inf), no overflow or NaN handling, a single 2^n scale. About two thirds of vexp's operations, and
- * the same values on [-87, 0] (vexp's denormal results below -87.3 become 0).
+ * -inf), no overflow or NaN handling, a single 2^n scale. Fewer operations than vexp, and the same
+ * values on [-87, 0] (vexp's denormal results below -87.3 become 0).
  */
 FT_INLINE float vexp_nonpos(float x) {
-  const float xc = x < -87.0f ? -87.0f : x;
-  const float u = xc * 1.44269504088896341f + 12582912.0f;
-  const float n = u - 12582912.0f;
-  const int32_t ni = static_cast<int32_t>(f_to_bits(u) - 0x4B400000u);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = (p * (r * r) + r + 1.0f) * bits_to_f(static_cast<uint32_t>(ni + 127) << 23);
-  return x < -87.0f ? 0.0f : y;
+  int32_t ni;
+  const float y = exp_reduced(x < -87.0f ? -87.0f : x, ni);
+  return x < -87.0f ? 0.0f : y * bits_to_f(static_cast<uint32_t>(ni + 127) << 23);
 }
 
 /** tanh(x): odd polynomial near 0 (no cancellation), 1 - 2/(e^{2|x|}+1) elsewhere. */
