@@ -30,14 +30,17 @@ int64_t block_rows(int64_t Tq, int64_t Tk) {
   return bq < Tq ? bq : (Tq > 0 ? Tq : 1);
 }
 
-// Keys visible to row i: j <= lim (causal) and key_mask[j] != 0.
-FT_INLINE bool visible(int64_t j, int64_t lim, const float* km) { return j <= lim && (km == nullptr || km[j] != 0.0f); }
+// Keys visible to row i: j <= lim (causal) and key_mask[j] != 0 (km null: no padding mask).
 
 // One row of the forward: masks the scaled scores s[0..n), turns them into (dropped-out) probabilities
 // in place and returns the log-sum-exp (-inf when every key is masked; the row is then all zeros).
 FT_CLONES float attn_row_forward(float* s, int64_t n, int64_t lim, const float* km, uint32_t seed_mixed,
                                  uint64_t idx0, uint32_t thr, float keep_scale, bool dropout) {
-  for (int64_t j = 0; j < n; j++) s[j] = visible(j, lim, km) ? s[j] : kNegInf;
+  if (km) {
+    for (int64_t j = 0; j < n; j++) s[j] = ((j <= lim) & (km[j] != 0.0f)) ? s[j] : kNegInf;
+  } else {
+    for (int64_t j = 0; j < n; j++) s[j] = j <= lim ? s[j] : kNegInf;
+  }
   const float m = max_f32(s, n);
   if (m == kNegInf || m != m) {
     for (int64_t j = 0; j < n; j++) s[j] = m != m ? m : 0.0f;
@@ -68,7 +71,12 @@ FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, in
     for (int64_t j = 0; j < n; j++) p[j] = pd[j] = 0.0f;
     return;
   }
-  for (int64_t j = 0; j < n; j++) p[j] = visible(j, lim, km) ? vexp_nonpos(s[j] - lse) : 0.0f;
+  // Two loops so that neither has a branch on km (the null test kept GCC from vectorising the exp).
+  if (km) {
+    for (int64_t j = 0; j < n; j++) p[j] = ((j <= lim) & (km[j] != 0.0f)) ? vexp_nonpos(s[j] - lse) : 0.0f;
+  } else {
+    for (int64_t j = 0; j < n; j++) p[j] = j <= lim ? vexp_nonpos(s[j] - lse) : 0.0f;
+  }
   if (dropout) {
     uint32_t mi = static_cast<uint32_t>(idx0) * kIndexMul;
     for (int64_t j = 0; j < n; j++) {
