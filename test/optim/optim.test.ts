@@ -34,6 +34,22 @@ describe('AdamW', () => {
     p.toArray().forEach((x, i) => assert.ok(Math.abs(x - ref[i]) < 1e-12, `${x} vs ${ref[i]}`));
   });
 
+  it('zeroGrad drops gradients (set_to_none): the next backward starts from nothing, a parameter without a gradient is left alone', () => {
+    const a = Tensor.parameter(new Float64Array([1, 2]), [2]);
+    const b = Tensor.parameter(new Float64Array([3, 4]), [2]);
+    const opt = new AdamW([{ params: [a, b], weightDecay: 0.1 }], { lr: 0.01 });
+    F.tidy(() => F.sum(F.mul(a, b)).backward());
+    opt.update(1);
+    opt.zeroGrad();
+    assert.equal(a.grad, null);
+    assert.equal(b.grad, null);
+    F.tidy(() => F.sum(F.square(a)).backward()); // b gets no gradient this time
+    assert.deepEqual(a.grad!.toArray(), a.toArray().map((x) => 2 * x));
+    const bBefore = b.toArray();
+    opt.update(1);
+    assert.deepEqual(b.toArray(), bBefore, 'no gradient: no decay and no moment update, as PyTorch');
+  });
+
   it('groups: no decay for biases and norm weights', () => {
     const mk = (): Tensor => Tensor.parameter(new Float64Array(1), [1]);
     const names = ['encoder.layer.0.attention.self.query.weight', 'encoder.layer.0.attention.self.query.bias', 'embeddings.LayerNorm.weight', 'transformer.h.0.ln_1.weight', 'model.norm.weight', 'classifier.weight'];

@@ -25,6 +25,21 @@ describe('autograd', () => {
     });
   });
 
+  it('a leaf adopts its first gradient without aliasing other tensors, and accumulates into it after', () => {
+    const x = rand64([4], 11);
+    const w = rand64([4], 12);
+    // x's gradient is w (a saved input): the leaf must get its own buffer, not w's.
+    F.tidy(() => F.sum(F.mul(x, w)).backward());
+    const gx = x.grad!;
+    assert.notEqual(gx.storage, w.storage);
+    assert.notEqual(gx.storage, x.storage);
+    assert.deepEqual(gx.toArray(), w.toArray());
+    // Still alive after the tidy that produced it, and += on the next backward.
+    F.tidy(() => F.sum(F.mul(x, w)).backward());
+    x.grad!.toArray().forEach((g, i) => assert.ok(Math.abs(g - 2 * w.toArray()[i]) < 1e-12));
+    assert.equal(w.grad!.isDisposed, false);
+  });
+
   it('records nothing under noGrad and refuses backward through its results', () => {
     const x = rand64([3], 2);
     const y = F.noGrad(() => F.sum(F.mul(x, x)));
