@@ -22,7 +22,7 @@ FT_CLONES void ce_rows(const float* logits, const int32_t* targets, int64_t r0, 
       loss[r] = valid ? static_cast<float>(static_cast<double>(m) - static_cast<double>(xr[t])) : 0.0f;
       continue;
     }
-    for (int64_t j = 0; j < cols; j++) scratch[j] = vexp(xr[j] - m);
+    for (int64_t j = 0; j < cols; j++) scratch[j] = vexp_nonpos(xr[j] - m);
     const double s = sum_f64(scratch, cols);
     const double l = static_cast<double>(m) + std::log(s);
     lse[r] = static_cast<float>(l);
@@ -42,7 +42,7 @@ FT_CLONES void ce_back_rows(const float* logits, const float* lse, const int32_t
       continue;
     }
     const float g = gloss[r], l = lse[r];
-    for (int64_t c = 0; c < cols; c++) gr[c] = g * vexp(xr[c] - l);
+    for (int64_t c = 0; c < cols; c++) gr[c] = g * vexp_nonpos(xr[c] - l);
     gr[t] -= g;
   }
 }
@@ -50,7 +50,7 @@ FT_CLONES void ce_back_rows(const float* logits, const float* lse, const int32_t
 FT_CLONES void bce_range(const float* x, const float* y, float* loss, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
-    loss[i] = (v > 0.0f ? v : 0.0f) - v * y[i] + std::log1p(vexp(-std::fabs(v)));
+    loss[i] = (v > 0.0f ? v : 0.0f) - v * y[i] + std::log1p(vexp_nonpos(-std::fabs(v)));
   }
 }
 

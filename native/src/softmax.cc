@@ -17,7 +17,7 @@ FT_CLONES void softmax_rows(const float* x, int64_t r0, int64_t r1, int64_t cols
     const float m = max_f32(xr, cols);
     // exps into y (softmax) or a scratch row (log-softmax: y may alias x), then a double sum.
     float* e = log ? scratch : yr;
-    for (int64_t j = 0; j < cols; j++) e[j] = vexp(xr[j] - m);
+    for (int64_t j = 0; j < cols; j++) e[j] = vexp_nonpos(xr[j] - m);
     const double s = sum_f64(e, cols);
     if (log) {
       // (x - max) - log(sum), in the reference's order: exact for the max element.
@@ -38,7 +38,7 @@ FT_CLONES void softmax_backward_rows(const float* y, const float* gy, int64_t r0
     float* gxr = gx + r * cols;
     if (log) {
       const float s = static_cast<float>(sum_f64(gr, cols));
-      for (int64_t c = 0; c < cols; c++) gxr[c] = gr[c] - vexp(yr[c]) * s;
+      for (int64_t c = 0; c < cols; c++) gxr[c] = gr[c] - vexp_nonpos(yr[c]) * s;
     } else {
       const float d = static_cast<float>(dot_f64(gr, yr, cols));
       for (int64_t c = 0; c < cols; c++) gxr[c] = yr[c] * (gr[c] - d);

@@ -105,7 +105,7 @@ FT_INLINE float verfc_pos(float z) {
   hi = hi * t + 1.48851587f;
   hi = hi * t - 1.13520398f;
   hi = hi * t + 0.27886807f;
-  return t * vexp(hi * t5 + lo - z * z);
+  return t * vexp_nonpos(hi * t5 + lo - z * z);
 }
 
 /** Standard normal CDF Phi(x) = 0.5 erfc(-x/sqrt2), accurate in both tails. */
@@ -127,7 +127,7 @@ FT_INLINE float vgelu(float x) { return x * vphi(x); }
  */
 FT_INLINE float vgelu_grad_y(float x, float y) {
   const float cdf = std::fabs(x) < 1e-3f ? 0.5f + x * kInvSqrt2Pi : y / x;
-  return cdf + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
+  return cdf + x * kInvSqrt2Pi * vexp_nonpos(-0.5f * x * x);
 }
 
 /** tanh GELU, written as x * sigmoid(2u) = 0.5 x (1 + tanh u): no cancellation for negative x. */
