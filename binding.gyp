@@ -1,5 +1,7 @@
 # node-gyp build of the finetune native backend (src/backend/native.ts loads build/Release/finetune_native.node).
-# - C++17, -O3, OpenMP. x64 baseline is x86-64-v2 (SSE4.2, every x86-64 CPU since ~2009); hot loops are
+# - C++17, -O3. Threads: the worker pool in native/src/threads.cc; OpenMP is linked only for its default
+#   thread count (OMP_NUM_THREADS, else the CPUs this process may use).
+# - x64 baseline is x86-64-v2 (SSE4.2, every x86-64 CPU since ~2009); hot loops are
 #   compiled a second time for x86-64-v3 (AVX2+FMA) with GCC target_clones and picked at load time, and the
 #   GEMM micro-kernel is chosen at run time the same way: one binary, safe on old CPUs, fast on new ones.
 # - OpenBLAS when native/detect-blas.cjs can link it (FINETUNE_NO_BLAS=1 forces the built-in GEMM; the

@@ -12,7 +12,7 @@
 namespace ft {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;  // below ~32K elements the fork/join costs more than it saves
+constexpr int64_t kGrain = 1 << 15;  // below ~32K elements dispatching to the pool costs more than it saves
 
 FT_CLONES void unary_range(int op, const float* x, float* out, int64_t n, float alpha) {
   switch (op) {

@@ -5,7 +5,7 @@
 // Threads: OpenBLAS is pinned to ONE thread (openblas_set_num_threads(1)) and we split every product
 // ourselves over our pool (threads.cc): by batch entry when batch >= threads, else by blocks of rows or
 // columns of C (two per thread, scheduled dynamically).
-// One pool means no oversubscription: OpenBLAS's own pthreads spinning beside an OpenMP pool put
+// One pool means no oversubscription: OpenBLAS's own pthreads spinning beside a second pool put
 // 4 busy threads on 2 cores (measured here: 1.1-2x slower); with this split one sgemm reaches the
 // same speed as OpenBLAS's own threading on BERT-base shapes (~71 GFLOP/s on 2 cores here both ways).
 #include <cstdint>
@@ -37,7 +37,7 @@ constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 bool g_use_blas = false;
 #endif
 
-constexpr int64_t kMinParallelFlops = 1 << 22;  // ~100 us of work: below it fork/join costs more than it saves
+constexpr int64_t kMinParallelFlops = 1 << 22;  // ~100 us of work: below it dispatching to the pool costs more than it saves
 
 }  // namespace
 

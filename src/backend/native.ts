@@ -278,7 +278,7 @@ export function nativeBuildInfo(): NativeBuildInfo {
 }
 
 /**
- * Sets the threads used by every native kernel (default: OpenMP's default, usually the core count).
+ * Sets the threads used by every native kernel (default: OMP_NUM_THREADS, else the CPUs this process may use).
  * Results are bitwise reproducible for a fixed thread count.
  *
  * @example

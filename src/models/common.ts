@@ -58,9 +58,9 @@ export function embedWithPadding(table: Tensor, ids: Tensor, paddingIdx: number 
   const out = F.embedding(table, ids);
   if (paddingIdx === null || paddingIdx < 0 || paddingIdx >= table.shape[0] || !out.requiresGrad) return out;
   const idv = F.contiguous(ids).intData;
-  let any = false;
-  for (let i = 0; i < idv.length && !any; i++) any = idv[i] === paddingIdx;
-  if (!any) return out;
+  let hasPadding = false;
+  for (let i = 0; i < idv.length && !hasPadding; i++) hasPadding = idv[i] === paddingIdx;
+  if (!hasPadding) return out;
   // where(isPad, constant padding row, looked-up rows): same values, no gradient through padding positions.
   const C = table.shape[1];
   const isPad = new Float32Array(idv.length);
