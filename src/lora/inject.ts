@@ -1,8 +1,8 @@
 // Putting LoRA adapters into a model the way PEFT's LoraModel does: module paths matched against
 // target_modules (suffix match, one full-path regex, or "all-linear"), exclude_modules,
 // layers_to_transform, rank/alpha patterns; every other parameter frozen except modules_to_save;
-// merging the updates back into the base weights. Models must call their projections through
-// replaceable children (src/generate/decoder.ts `projection`) for a wrapped module to take effect.
+// merging the updates back into the base weights. Layers are swapped with Module.replaceChild, which
+// keeps the module tree the one source of truth, so every model family runs the wrapped layer.
 // Not here: the wrapped layer (layer.ts), adapter files (adapter.ts).
 
 import { ModelError } from '../errors.ts';

@@ -10,11 +10,14 @@ import { Tensor } from '../tensor/index.ts';
 
 /** Children registered as "0", "1", ... so their parameters are named `layer.3.attention...`. */
 export class ModuleList<M extends Module> extends Module {
-  readonly items: readonly M[];
   constructor(items: M[]) {
     super();
     items.forEach((m, i) => this.child(String(i), m));
-    this.items = items;
+  }
+
+  /** The registered children in order, read at call time (so a replaced child is the one returned). */
+  get items(): readonly M[] {
+    return this.namedChildren().map(([, m]) => m as M);
   }
 }
 

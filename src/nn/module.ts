@@ -27,10 +27,45 @@ export abstract class Module {
     return m;
   }
 
-  /** Replaces a registered child (e.g. wrapping a Linear with a LoRA adapter). */
+  /**
+   * Replaces a registered child (e.g. wrapping a Linear with a LoRA adapter, a quantized or a
+   * checkpointed layer). The children map is the one source of truth; a field that names the child
+   * (`this.query`) is a view of it, and this method is the only mutator, so it re-points every field
+   * that held the old module. Forward passes may therefore call `this.query.forward(x)` and always run
+   * the module that is registered now. `fieldsMatchChildren` checks the invariant.
+   */
   replaceChild(name: string, m: Module): void {
-    if (!this.children.has(name)) throw new ModelError(`no child module "${name}"`);
+    const old = this.children.get(name);
+    if (!old) throw new ModelError(`no child module "${name}"`);
     this.children.set(name, m);
+    const self = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(self)) if (self[key] === old) self[key] = m;
+  }
+
+  /** The registered child `name`, looked up now. */
+  childModule<M extends Module = Module>(name: string): M {
+    const m = this.children.get(name);
+    if (!m) throw new ModelError(`no child module "${name}"`);
+    return m as M;
+  }
+
+  /**
+   * Paths of fields anywhere in this tree that hold a Module registered nowhere in the tree (a stale
+   * reference a forward pass would run instead of the registered one). A field may legitimately point
+   * at a module registered elsewhere (tied embeddings). Empty when the tree is consistent.
+   */
+  staleFields(): string[] {
+    const registered = new Set(this.namedModules().map(([, m]) => m));
+    const out: string[] = [];
+    for (const [path, mod] of this.namedModules()) {
+      const self = mod as unknown as Record<string, unknown>;
+      for (const key of Object.keys(self)) {
+        const v = self[key];
+        const held = Array.isArray(v) ? v.filter((x) => x instanceof Module) : v instanceof Module ? [v] : [];
+        for (const m of held) if (!registered.has(m as Module)) out.push(path ? `${path}.${key}` : key);
+      }
+    }
+    return out;
   }
 
   namedChildren(): [string, Module][] {
