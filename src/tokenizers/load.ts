@@ -1,6 +1,6 @@
 // loadTokenizer(dir): reads a Hugging Face tokenizer folder — tokenizer.json, or else vocab.txt
-// (BERT WordPiece), vocab.json + merges.txt (GPT-2/RoBERTa byte-level BPE) or a SentencePiece BPE
-// tokenizer.model (converted) — plus tokenizer_config.json / special_tokens_map.json, as transformers does.
+// (BERT WordPiece), vocab.json + merges.txt (GPT-2/RoBERTa byte-level BPE) or a SentencePiece model
+// (tokenizer.model, spm.model, spiece.model, sentencepiece.bpe.model; converted) — plus tokenizer_config.json / special_tokens_map.json, as transformers does.
 // Not here: the pipeline itself (tokenizer.ts) or writing folders (save.ts).
 
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { FileFormatError, ModelError } from '../errors.ts';
 import type { Direction } from './encoding.ts';
 import { type Json, type JsonObject, isObject } from './json.ts';
-import { sentencePieceToTokenizerJson } from './sentencepiece.ts';
+import { convertSentencePiece, spmFlavor } from './sentencepiece-convert.ts';
 import { SPECIAL_TOKEN_NAMES, type SpecialTokenName, Tokenizer, type TokenizerConfig } from './tokenizer.ts';
 
 async function readJson(path: string): Promise<Json> {
@@ -212,7 +212,7 @@ function inferSpecialTokens(json: JsonObject, has: (t: string) => boolean): Part
   const set = (n: SpecialTokenName, t: string): void => {
     if (has(t)) out[n] = t;
   };
-  if (model.type === 'WordPiece' || 'continuing_subword_prefix' in model && model.type === undefined) {
+  if (model.type === 'WordPiece' || ('continuing_subword_prefix' in model && model.type === undefined) || (has('[CLS]') && has('[SEP]'))) {
     set('pad', '[PAD]');
     set('unk', '[UNK]');
     set('cls', '[CLS]');
@@ -272,7 +272,7 @@ export function configFrom(config: JsonObject, specialMap: JsonObject = {}, json
     extra: config,
   };
   if (json) {
-    const vocab = isObject(json.model) && isObject(json.model.vocab) ? json.model.vocab : {};
+    const vocab = modelVocab(json);
     const addedContents = new Set((Array.isArray(json.added_tokens) ? json.added_tokens : []).filter(isObject).map((t) => t.content));
     const has = (t: string): boolean => typeof vocab[t] === 'number' || addedContents.has(t);
     for (const [n, t] of Object.entries(inferSpecialTokens(json, has))) {
@@ -283,11 +283,22 @@ export function configFrom(config: JsonObject, specialMap: JsonObject = {}, json
   return out;
 }
 
+/** token → id of the model vocabulary (an object for WordPiece/BPE/WordLevel, [piece, score] pairs for Unigram). */
+function modelVocab(json: JsonObject): JsonObject {
+  const v = isObject(json.model) ? json.model.vocab : undefined;
+  if (isObject(v)) return v;
+  const out: JsonObject = {};
+  if (Array.isArray(v)) v.forEach((e, i) => {
+    if (Array.isArray(e) && typeof e[0] === 'string' && !(e[0] in out)) out[e[0]] = i;
+  });
+  return out;
+}
+
 /** Makes configured special tokens that exist in the model vocab into added tokens (as transformers). */
 function registerSpecials(json: JsonObject, cfg: TokenizerConfig): void {
   const added = Array.isArray(json.added_tokens) ? json.added_tokens : (json.added_tokens = []);
   const have = new Set(added.filter(isObject).map((t) => t.content));
-  const vocab = isObject(json.model) && isObject(json.model.vocab) ? json.model.vocab : {};
+  const vocab = modelVocab(json);
   for (const t of [...Object.values(cfg.specialTokens), ...cfg.additionalSpecialTokens]) {
     const id = vocab[t];
     if (t === undefined || have.has(t) || typeof id !== 'number') continue;
@@ -295,6 +306,9 @@ function registerSpecials(json: JsonObject, cfg: TokenizerConfig): void {
     have.add(t);
   }
 }
+
+/** SentencePiece model file names, as the tokenizer classes name their vocab_file (Llama, DeBERTa-v2, T5/ALBERT, XLM-R). */
+const SPM_FILES = ['tokenizer.model', 'spm.model', 'spiece.model', 'sentencepiece.bpe.model'];
 
 /**
  * Loads the tokenizer of a Hugging Face model folder.
@@ -313,6 +327,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const configWithSpecials: JsonObject = { ...specialMap, ...config };
   let json: JsonObject;
   let file: string;
+  let specialDefaults: JsonObject = {};
   if (existsSync(tokFile)) {
     const j = await readJson(tokFile);
     if (!isObject(j)) throw new FileFormatError(tokFile, 'must contain a JSON object');
@@ -329,14 +344,20 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     const merges = parseMergesTxt(await readFile(mergesFile, 'utf8'), mergesFile);
     const kind = `${String(config.tokenizer_class ?? '')} ${String(modelConfig.model_type ?? '')}`.toLowerCase();
     json = byteLevelBpeJson(vocab, merges, { config: configWithSpecials, roberta: /roberta|bart|longformer|camembert/.test(kind) });
-  } else if (existsSync(join(dir, 'tokenizer.model'))) {
-    file = join(dir, 'tokenizer.model');
-    json = sentencePieceToTokenizerJson(await readFile(file), file);
+  } else if (SPM_FILES.some((f) => existsSync(join(dir, f)))) {
+    const name = SPM_FILES.find((f) => existsSync(join(dir, f)))!;
+    file = join(dir, name);
+    const cls = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : '';
+    let flavor = spmFlavor(cls, String(modelConfig.model_type ?? ''));
+    if (flavor === 'generic' && name === 'tokenizer.model' && !cls) flavor = 'llama'; // Llama-style folders name no class
+    const conv = convertSentencePiece(await readFile(file), file, flavor, configWithSpecials);
+    json = conv.json;
+    specialDefaults = conv.defaults;
   } else {
-    throw new ModelError(`${dir}: no tokenizer found (expected tokenizer.json, vocab.txt, vocab.json + merges.txt, or tokenizer.model)`);
+    throw new ModelError(`${dir}: no tokenizer found (expected tokenizer.json, vocab.txt, vocab.json + merges.txt, or a SentencePiece ${SPM_FILES.join(' / ')})`);
   }
   applyConfigOverrides(json, configWithSpecials);
-  const cfg = configFrom(config, specialMap, json, chatTemplate);
+  const cfg = configFrom({ ...specialDefaults, ...config }, specialMap, json, chatTemplate);
   registerSpecials(json, cfg);
   return new Tokenizer(json, cfg, { file });
 }

@@ -1,15 +1,16 @@
 // Tokenizer models of the HF tokenizer.json format: WordPiece (greedy longest match with "##"),
 // BPE (ranked merges, byte fallback, unk fusing, ignore_merges) and WordLevel. Each turns one
-// pre-tokenized word into tokens with char offsets inside that word. Not here: Unigram (refused),
+// pre-tokenized word into tokens with char offsets inside that word. Not here: Unigram (unigram.ts),
 // BPE dropout (ignored: it is a training-time regulariser), training (train-wordpiece.ts).
 
 import { FileFormatError } from '../errors.ts';
 import { type Ctx, type Json, type JsonObject, getBool, getNumber, getOptString, getString, isObject } from './json.ts';
 import type { Token } from './normalized.ts';
+import { buildUnigram } from './unigram.ts';
 
 /** A model tokenizes one word (as code points) into tokens with offsets in those code points. */
 export interface Model {
-  readonly type: 'WordPiece' | 'BPE' | 'WordLevel';
+  readonly type: 'WordPiece' | 'BPE' | 'WordLevel' | 'Unigram';
   /** token → id (model vocabulary only). */
   readonly vocab: ReadonlyMap<string, number>;
   /** The returned tokens may be shared with a cache: callers must not mutate them. */
@@ -333,6 +334,7 @@ export function readMerges(v: Json | undefined, ctx: Ctx): Array<[string, string
 export function buildModel(j: Json | undefined, ctx: Ctx): Model {
   if (!isObject(j)) throw new FileFormatError(ctx.file, 'field "model" must be an object');
   const type = inferModelType(j, ctx);
+  if (type === 'Unigram') return buildUnigram(j, ctx);
   const where = `model ${type}`;
   const { vocab, inverse } = readVocab(j.vocab, ctx, where);
   switch (type) {
@@ -363,13 +365,11 @@ export function buildModel(j: Json | undefined, ctx: Ctx): Model {
   }
 }
 
-function inferModelType(j: JsonObject, ctx: Ctx): 'WordPiece' | 'BPE' | 'WordLevel' {
+function inferModelType(j: JsonObject, ctx: Ctx): 'WordPiece' | 'BPE' | 'WordLevel' | 'Unigram' {
   const t = j.type;
-  if (t === 'WordPiece' || t === 'BPE' || t === 'WordLevel') return t;
-  if (t === 'Unigram' || (t === undefined && Array.isArray(j.vocab))) {
-    throw new FileFormatError(ctx.file, 'model type "Unigram" is not supported yet (supported: WordPiece, BPE, WordLevel)');
-  }
-  if (t !== undefined) throw new FileFormatError(ctx.file, `model type ${JSON.stringify(t)} is not supported (supported: WordPiece, BPE, WordLevel)`);
+  if (t === 'WordPiece' || t === 'BPE' || t === 'WordLevel' || t === 'Unigram') return t;
+  if (t === undefined && Array.isArray(j.vocab)) return 'Unigram';
+  if (t !== undefined) throw new FileFormatError(ctx.file, `model type ${JSON.stringify(t)} is not supported (supported: WordPiece, BPE, WordLevel, Unigram)`);
   if ('merges' in j) return 'BPE';
   if ('continuing_subword_prefix' in j || 'max_input_chars_per_word' in j) return 'WordPiece';
   return 'WordLevel';

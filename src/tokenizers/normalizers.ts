@@ -1,11 +1,13 @@
 // Normalizers of the HF tokenizer.json format (BertNormalizer, Lowercase, NFD/NFKD/NFC/NFKC,
-// StripAccents, Strip, Replace, Prepend, ByteLevel, Sequence), applied to a NormalizedString so
-// offsets stay exact. Not here: Precompiled (SentencePiece charsmaps) and Nmt, which are refused.
+// StripAccents, Strip, Replace, Prepend, ByteLevel, Precompiled, Sequence), applied to a
+// NormalizedString so offsets stay exact. Not here: Nmt, which is refused; the charsmap itself
+// (precompiled.ts).
 
 import { FileFormatError } from '../errors.ts';
 import { type Ctx, type Json, compilePattern, getArray, getBool, getString, isObject } from './json.ts';
 import type { NormalizedString, Pattern } from './normalized.ts';
 import { BYTES_CHAR } from './bytes.ts';
+import { PrecompiledCharsmap, base64Bytes } from './precompiled.ts';
 import {
   type Change,
   composeChanges,
@@ -135,6 +137,13 @@ export function buildNormalizer(j: Json | undefined, ctx: Ctx): Normalizer | nul
       return new FnNormalizer((n) => {
         if (n.length > 0) n.transform(byteLevelChanges(n.chars));
       });
+    case 'Precompiled': {
+      const cm = j.precompiled_charsmap;
+      if (cm === null || cm === undefined || cm === '') return new FnNormalizer(() => undefined);
+      if (typeof cm !== 'string') throw new FileFormatError(ctx.file, `${where}: "precompiled_charsmap" must be a base64 string`);
+      const map = new PrecompiledCharsmap(base64Bytes(cm), ctx.file);
+      return new FnNormalizer((n) => map.normalize(n));
+    }
     case 'Sequence':
       return new SequenceNormalizer(
         getArray(j, 'normalizers', ctx, where).flatMap((x) => {
@@ -145,7 +154,7 @@ export function buildNormalizer(j: Json | undefined, ctx: Ctx): Normalizer | nul
     default:
       throw new FileFormatError(
         ctx.file,
-        `normalizer type "${type}" is not supported (supported: BertNormalizer, Lowercase, NFD, NFKD, NFC, NFKC, StripAccents, Strip, Replace, Prepend, ByteLevel, Sequence)`,
+        `normalizer type "${type}" is not supported (supported: BertNormalizer, Lowercase, NFD, NFKD, NFC, NFKC, StripAccents, Strip, Replace, Prepend, ByteLevel, Precompiled, Sequence)`,
       );
   }
 }

@@ -7,23 +7,26 @@
 import { ModelError } from '../errors.ts';
 import type { Json, JsonObject } from './json.ts';
 
-interface Piece {
+export interface Piece {
   piece: string;
   score: number;
   type: number; // 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte
 }
 
-interface SpModel {
+export interface SpModel {
   pieces: Piece[];
   modelType: number; // 1 unigram, 2 bpe, 3 word, 4 char
   byteFallback: boolean;
+  unkId: number;
   unkPiece: string;
   bosPiece: string;
   eosPiece: string;
   normalizerName: string;
   hasCharsmap: boolean;
+  charsmap: Uint8Array;
   addDummyPrefix: boolean;
   removeExtraWhitespaces: boolean;
+  escapeWhitespaces: boolean;
 }
 
 /** Minimal protobuf reader: yields [field, wireType, value] for one message. */
@@ -70,13 +73,16 @@ export function parseSentencePieceModel(bytes: Uint8Array, file = 'tokenizer.mod
     pieces: [],
     modelType: 1,
     byteFallback: false,
+    unkId: 0,
     unkPiece: '<unk>',
     bosPiece: '<s>',
     eosPiece: '</s>',
     normalizerName: '',
     hasCharsmap: false,
+    charsmap: new Uint8Array(0),
     addDummyPrefix: true,
     removeExtraWhitespaces: true,
+    escapeWhitespaces: true,
   };
   for (const [f, , v] of fields(bytes, 0, bytes.length, file)) {
     if (!(v instanceof Uint8Array)) continue;
@@ -92,6 +98,7 @@ export function parseSentencePieceModel(bytes: Uint8Array, file = 'tokenizer.mod
       for (const [g, , w] of fields(v, 0, v.length, file)) {
         if (g === 3 && typeof w === 'number') m.modelType = w;
         else if (g === 35 && typeof w === 'number') m.byteFallback = w !== 0;
+        else if (g === 40 && typeof w === 'number') m.unkId = w;
         else if (g === 45 && w instanceof Uint8Array) m.unkPiece = text.decode(w);
         else if (g === 46 && w instanceof Uint8Array) m.bosPiece = text.decode(w);
         else if (g === 47 && w instanceof Uint8Array) m.eosPiece = text.decode(w);
@@ -99,9 +106,13 @@ export function parseSentencePieceModel(bytes: Uint8Array, file = 'tokenizer.mod
     } else if (f === 3) {
       for (const [g, , w] of fields(v, 0, v.length, file)) {
         if (g === 1 && w instanceof Uint8Array) m.normalizerName = text.decode(w);
-        else if (g === 2 && w instanceof Uint8Array) m.hasCharsmap = w.length > 0;
+        else if (g === 2 && w instanceof Uint8Array) {
+          m.hasCharsmap = w.length > 0;
+          m.charsmap = w;
+        }
         else if (g === 3 && typeof w === 'number') m.addDummyPrefix = w !== 0;
         else if (g === 4 && typeof w === 'number') m.removeExtraWhitespaces = w !== 0;
+        else if (g === 5 && typeof w === 'number') m.escapeWhitespaces = w !== 0;
       }
     }
   }

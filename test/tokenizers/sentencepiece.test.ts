@@ -1,6 +1,6 @@
 // SentencePiece tokenizer.model → tokenizer.json (Llama / llama2.c stories260K): the conversion
-// must reproduce the model's documented greedy output both ways (decode and encode), and refuse
-// what it cannot convert with the Python recipe.
+// must reproduce the model's documented greedy output both ways (decode and encode); word/char
+// models are refused. Unigram models against sentencepiece itself: unigram.test.ts.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,12 +69,18 @@ function spModel(modelType: number): Uint8Array {
   return new Uint8Array([...piece('<unk>', 2), ...piece('<s>', 3), ...piece('</s>', 3), ...piece('a', 1), 0x12, trainer.length, ...trainer]);
 }
 
-describe('SentencePiece models that cannot be converted', () => {
-  it('a Unigram tokenizer.model is refused with the Python recipe', async () => {
+describe('SentencePiece models by type', () => {
+  it('Unigram converts (generic SpmConverter), BPE converts (Llama), word/char models are refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ft-sp-'));
     try {
+      writeFileSync(join(dir, 'tokenizer.model'), spModel(3));
+      await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof ModelError && /model type 3/.test(e.message) && /Unigram \(1\) and BPE \(2\)/.test(e.message));
       writeFileSync(join(dir, 'tokenizer.model'), spModel(1));
-      await assert.rejects(loadTokenizer(dir), (e: unknown) => e instanceof ModelError && /Unigram/.test(e.message) && /save_pretrained/.test(e.message));
+      const uni = await loadTokenizer(dir);
+      assert.equal(uni.model.type, 'Unigram');
+      // "▁" is not a piece: an unknown (id 0, its text kept as the token, as HF's Unigram does), then "a".
+      assert.deepEqual(uni.encode('a').ids, [0, 3]);
+      assert.deepEqual(uni.encode('a').tokens, ['\u2581', 'a']);
       writeFileSync(join(dir, 'tokenizer.model'), spModel(2));
       const tok = await loadTokenizer(dir);
       // A BPE model converts: the prepended ▁ is not in this toy vocabulary (no byte fallback) → <unk>.

@@ -1,0 +1,184 @@
+// SentencePiece `.model` (Unigram or BPE) → tokenizer.json, following transformers'
+// convert_slow_tokenizer converters: SpmConverter (generic), XLMRobertaConverter (fairseq ids:
+// <s>,<pad>,</s>,<unk> then pieces[3:] shifted by one, <mask> last), DebertaV2Converter ([CLS]/[SEP]
+// template), T5Converter (<extra_id_N>), AlbertConverter; Llama-style BPE stays in sentencepiece.ts.
+// Returns the class's default special tokens too. Not here: reading folders (load.ts).
+
+import { ModelError } from '../errors.ts';
+import type { Json, JsonObject } from './json.ts';
+import { mergesFromScores, parseSentencePieceModel, sentencePieceToTokenizerJson, type SpModel } from './sentencepiece.ts';
+
+export type SpmFlavor = 'generic' | 'xlm-roberta' | 'deberta-v2' | 't5' | 'albert' | 'llama';
+
+/** Which transformers converter a folder's tokenizer_class / model_type selects. */
+export function spmFlavor(tokenizerClass: string, modelType: string): SpmFlavor {
+  const c = tokenizerClass.replace(/Fast$/, '');
+  if (c === 'XLMRobertaTokenizer' || (!c && modelType === 'xlm-roberta')) return 'xlm-roberta';
+  if (c === 'DebertaV2Tokenizer' || (!c && modelType === 'deberta-v2')) return 'deberta-v2';
+  if (c === 'T5Tokenizer' || (!c && (modelType === 't5' || modelType === 'mt5' || modelType === 'umt5'))) return 't5';
+  if (c === 'AlbertTokenizer' || (!c && modelType === 'albert')) return 'albert';
+  if (/^(Code)?LlamaTokenizer$/.test(c) || (!c && /^(llama|mistral)$/.test(modelType))) return 'llama';
+  return 'generic';
+}
+
+export interface SpmConversion {
+  json: JsonObject;
+  /** The tokenizer class's default special tokens (tokenizer_config.json entries win over these). */
+  defaults: JsonObject;
+}
+
+const sp = (id: string, typeId = 0): Json => ({ SpecialToken: { id, type_id: typeId } });
+const seq = (id: 'A' | 'B', typeId = 0): Json => ({ Sequence: { id, type_id: typeId } });
+
+function template(single: Json[], pair: Json[], specials: string[], ids: Map<string, number>, file: string): JsonObject {
+  const st: JsonObject = {};
+  for (const t of specials) {
+    const id = ids.get(t);
+    if (id === undefined) throw new ModelError(`${file}: special token ${t} is not in the SentencePiece vocabulary; add a tokenizer.json`);
+    st[t] = { id: t, ids: [id], tokens: [t] };
+  }
+  return { type: 'TemplateProcessing', single, pair, special_tokens: st };
+}
+
+function base64(bytes: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function added(id: number, content: string, special: boolean, lstrip = false): JsonObject {
+  return { id, content, single_word: false, lstrip, rstrip: false, normalized: false, special };
+}
+
+/**
+ * Converts a SentencePiece model as transformers does for the given tokenizer class.
+ * @example const { json } = convertSentencePiece(bytes, 'spm.model', 'deberta-v2', { do_lower_case: false });
+ */
+export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: SpmFlavor, config: JsonObject = {}): SpmConversion {
+  const m = parseSentencePieceModel(bytes, file);
+  // LlamaConverter is BPE-only; a Unigram model in such a folder gets the generic SpmConverter.
+  if (flavor === 'llama' && m.modelType === 2) return { json: sentencePieceToTokenizerJson(bytes, file), defaults: {} };
+  if (m.modelType !== 1 && m.modelType !== 2) {
+    throw new ModelError(`${file}: SentencePiece model type ${m.modelType} (word/char) cannot be converted; only Unigram (1) and BPE (2) can`);
+  }
+  let vocab: Array<[string, number]> = m.pieces.map((p) => [p.piece, p.score]);
+  let unkId = m.unkId;
+  const defaults: JsonObject = {};
+  const extra: Array<[string, boolean]> = []; // tokens appended as added tokens if absent: [content, lstrip]
+  if (flavor === 'xlm-roberta') {
+    vocab = [['<s>', 0], ['<pad>', 0], ['</s>', 0], ['<unk>', 0], ...vocab.slice(3), ['<mask>', 0]];
+    unkId = 3;
+    Object.assign(defaults, { bos_token: '<s>', eos_token: '</s>', sep_token: '</s>', cls_token: '<s>', unk_token: '<unk>', pad_token: '<pad>', mask_token: '<mask>' });
+  } else if (flavor === 't5') {
+    const n = typeof config.extra_ids === 'number' ? config.extra_ids : 100;
+    for (let i = n - 1; i >= 0; i--) vocab.push([`<extra_id_${i}>`, 0]);
+    Object.assign(defaults, { eos_token: '</s>', unk_token: '<unk>', pad_token: '<pad>' });
+    if (!('additional_special_tokens' in config) && n > 0) {
+      defaults.additional_special_tokens = Array.from({ length: n }, (_, i) => `<extra_id_${i}>`);
+    }
+  } else if (flavor === 'albert') {
+    // AlbertConverter: pieces ending in "<non-digit>," are pushed down by 100.
+    vocab = vocab.map(([p, s]) => [p, p.length < 2 || !p.endsWith(',') || !/\d/.test(p.at(-2)!) ? s : s - 100]);
+    Object.assign(defaults, { bos_token: '[CLS]', eos_token: '[SEP]', unk_token: '<unk>', sep_token: '[SEP]', pad_token: '<pad>', cls_token: '[CLS]', mask_token: '[MASK]' });
+    extra.push(['[MASK]', true]);
+  } else if (flavor === 'deberta-v2') {
+    Object.assign(defaults, { bos_token: '[CLS]', eos_token: '[SEP]', unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]' });
+    extra.push(['[MASK]', false]);
+  }
+  const ids = new Map<string, number>();
+  vocab.forEach(([p], i) => {
+    if (!ids.has(p)) ids.set(p, i);
+  });
+
+  // Added tokens: spm control (special) and user-defined pieces, then the class's special tokens.
+  const addedTokens: JsonObject[] = [];
+  const seen = new Set<string>();
+  const push = (content: string, special: boolean, lstrip = false): void => {
+    if (seen.has(content)) return;
+    let id = ids.get(content);
+    if (id === undefined) {
+      id = vocab.length + addedTokens.filter((t) => !ids.has(t.content as string)).length;
+    }
+    seen.add(content);
+    addedTokens.push(added(id, content, special, lstrip));
+  };
+  m.pieces.forEach((p) => {
+    if ((p.type === 3 || p.type === 4) && ids.has(p.piece)) push(p.piece, p.type === 3);
+  });
+  for (const k of Object.keys(defaults)) {
+    const t = defaults[k];
+    if (typeof t === 'string' && ids.has(t)) push(t, true, flavor === 'xlm-roberta' && t === '<mask>');
+  }
+  if (Array.isArray(defaults.additional_special_tokens)) for (const t of defaults.additional_special_tokens) if (typeof t === 'string') push(t, true);
+  for (const [t, lstrip] of extra) push(t, true, lstrip);
+  addedTokens.sort((a, b) => (a.id as number) - (b.id as number));
+
+  const lower = flavor === 'albert' ? config.do_lower_case !== false : config.do_lower_case === true;
+  const charsmap: Json[] = m.hasCharsmap ? [{ type: 'Precompiled', precompiled_charsmap: base64(m.charsmap) }] : [];
+  let normalizers: Json[];
+  if (flavor === 'deberta-v2') {
+    normalizers = [...(lower ? [{ type: 'Lowercase' }] : []), { type: 'Strip', strip_left: true, strip_right: true }, ...charsmap, replaceSpaces(' ')];
+  } else if (flavor === 'albert') {
+    normalizers = [replace('``', '"'), replace("''", '"')];
+    if (config.keep_accents !== true) normalizers.push({ type: 'NFKD' }, { type: 'StripAccents' });
+    if (lower) normalizers.push({ type: 'Lowercase' });
+    normalizers.push(...charsmap, replaceSpaces(' '));
+  } else {
+    normalizers = [...charsmap, { type: 'Strip', strip_left: false, strip_right: true }, replaceSpaces('\u2581')];
+  }
+
+  const addPrefixSpace = config.add_prefix_space !== false;
+  const scheme = !addPrefixSpace ? 'never' : config.legacy === false ? 'first' : 'always';
+  const metaspace: JsonObject = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: scheme, split: true };
+  const preTokenizer: Json =
+    flavor === 'deberta-v2' && config.split_by_punct === true
+      ? { type: 'Sequence', pretokenizers: [{ type: 'Punctuation', behavior: 'Isolated' }, metaspace] }
+      : metaspace;
+
+  const byteFallback = m.byteFallback;
+  const decoder: Json = byteFallback
+    ? {
+        type: 'Sequence',
+        decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+      }
+    : { ...metaspace };
+
+  let post: Json = null;
+  if (flavor === 'xlm-roberta') {
+    post = template([sp('<s>'), seq('A'), sp('</s>')], [sp('<s>'), seq('A'), sp('</s>'), sp('</s>'), seq('B'), sp('</s>')], ['<s>', '</s>'], ids, file);
+  } else if (flavor === 'deberta-v2' || flavor === 'albert') {
+    post = template([sp('[CLS]'), seq('A'), sp('[SEP]')], [sp('[CLS]'), seq('A'), sp('[SEP]'), seq('B', 1), sp('[SEP]', 1)], ['[CLS]', '[SEP]'], ids, file);
+  } else if (flavor === 't5') {
+    post = template([seq('A'), sp('</s>')], [seq('A'), sp('</s>'), seq('B'), sp('</s>')], ['</s>'], ids, file);
+  }
+
+  return { json: { version: '1.0', truncation: null, padding: null, added_tokens: addedTokens, normalizer: { type: 'Sequence', normalizers }, pre_tokenizer: preTokenizer, post_processor: post, decoder, model: modelJson(m, vocab, unkId, byteFallback) }, defaults };
+}
+
+function replace(from: string, to: string): Json {
+  return { type: 'Replace', pattern: { String: from }, content: to };
+}
+
+function replaceSpaces(to: string): Json {
+  return { type: 'Replace', pattern: { Regex: ' {2,}' }, content: to };
+}
+
+function modelJson(m: SpModel, vocab: Array<[string, number]>, unkId: number, byteFallback: boolean): JsonObject {
+  if (m.modelType === 1) return { type: 'Unigram', unk_id: unkId, vocab: vocab.map(([p, s]) => [p, s]), byte_fallback: byteFallback };
+  const v: JsonObject = {};
+  vocab.forEach(([p], i) => {
+    if (!(p in v)) v[p] = i;
+  });
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: m.unkPiece,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: true,
+    byte_fallback: byteFallback,
+    ignore_merges: false,
+    vocab: v,
+    merges: mergesFromScores(vocab).map(([a, b]) => [a, b]),
+  };
+}

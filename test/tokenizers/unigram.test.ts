@@ -1,0 +1,205 @@
+// Unigram + Precompiled + Metaspace against SentencePiece itself: trains tiny Unigram and BPE models
+// with Debian's spm_train on generated text (CJK, accents, emoji, ligatures, whitespace runs, digits),
+// converts the .model as transformers would, and compares ids, tokens and offsets with the
+// python3-sentencepiece module. Skips when spm_train or the python module is absent.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadTokenizer, saveTokenizer } from '../../src/tokenizers/index.ts';
+import type { Tokenizer } from '../../src/tokenizers/index.ts';
+
+const PY = '/usr/bin/python3';
+function skipReason(): string | false {
+  if (spawnSync('spm_train', ['--help']).error) return 'spm_train not installed (apt-get install sentencepiece)';
+  if (spawnSync(PY, ['-c', 'import sentencepiece']).status !== 0) return 'python3-sentencepiece not installed';
+  return false;
+}
+const SKIP = skipReason();
+
+/** Deterministic corpus: syllable words, CJK runs, accents, emoji, ligatures, numbers. */
+function corpus(): string {
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const syl = ['ka', 'to', 'ri', 'mu', 'se', 'lo', 'an', 'ber', 'qui', 'zé', 'ça', 'über', 'naïve', 'the', 'ing'];
+  const lines: string[] = [];
+  for (let i = 0; i < 500; i++) {
+    const words: string[] = [];
+    const n = 3 + Math.floor(rnd() * 10);
+    for (let j = 0; j < n; j++) {
+      const k = rnd();
+      if (k < 0.1) words.push(Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => pick([...'東京大学日本語中文字'])).join(''));
+      else if (k < 0.15) words.push(String(Math.floor(rnd() * 99999)));
+      else if (k < 0.18) words.push(pick(['😀', '👍🏽', 'ﬁne', '①', 'Ａｂｃ']));
+      else words.push(Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(syl)).join(''));
+    }
+    lines.push(words.join(' ') + pick(['.', '!', ' ?', '']));
+  }
+  return lines.join('\n') + '\n';
+}
+
+const SENTENCES = [
+  'kato rimu sezé ça über naïve',
+  '  leading   and trailing spaces   ',
+  'Hello wörld, ☃☃ unknown snowmen ä ß',
+  '東京大学 日本語 中文 字 ①② Ａｂｃ ﬁne',
+  'emoji 😀👍🏽 and 🦄 unicorn',
+  'tabs\tand\nnewlines\r\n 123 4567 89',
+  'qqq xxx zzz', // letters absent from the corpus: fused unknowns
+  'e\u0301 combining, cafe\u0301 vs café',
+  '',
+];
+
+interface Ref {
+  ids: number[];
+  pieces: string[];
+  begin: number[];
+  end: number[];
+}
+
+/** SentencePiece's own encoding (pieces' begin/end are code-point offsets in the Python module). */
+function reference(model: string, texts: string[]): Ref[] {
+  const script = `
+import json, sys, sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+out = []
+for t in json.load(sys.stdin):
+    p = sp.encode_as_immutable_proto(t)
+    out.append({"ids": [x.id for x in p.pieces], "pieces": [x.piece for x in p.pieces],
+                "begin": [x.begin for x in p.pieces], "end": [x.end for x in p.pieces]})
+print(json.dumps(out))`;
+  const res = execFileSync(PY, ['-c', script, model], { input: JSON.stringify(texts), encoding: 'utf8' });
+  return JSON.parse(res) as Ref[];
+}
+
+function train(dir: string, prefix: string, extra: string[]): string {
+  execFileSync('spm_train', [`--input=${join(dir, 'corpus.txt')}`, `--model_prefix=${join(dir, prefix)}`, '--minloglevel=2', '--character_coverage=0.995', ...extra], {
+    stdio: 'ignore',
+  });
+  return join(dir, `${prefix}.model`);
+}
+
+async function folder(dir: string, name: string, model: string, fileName: string, config: object | null): Promise<Tokenizer> {
+  const f = join(dir, name);
+  mkdirSync(f);
+  copyFileSync(model, join(f, fileName));
+  if (config) writeFileSync(join(f, 'tokenizer_config.json'), JSON.stringify(config));
+  return loadTokenizer(f);
+}
+
+/**
+ * Offsets: where SentencePiece's surface is the token's own text they must be equal. Where its
+ * normalizer changed the text (collapsed whitespace, composed "e\u0301", expanded "ﬁ"), spm reports
+ * the whole changed span or an empty one, while HF aligns each normalized char to one original
+ * char (the last of a collapsed run, the first of a composition): ours must then lie inside spm's
+ * span (an empty spm span: ours must contain that point).
+ */
+function checkOffsets(text: string, ours: Array<[number, number]>, ref: Ref, where: string): void {
+  const cps = [...text];
+  ours.forEach(([s, e], i) => {
+    const b = ref.begin[i]!;
+    const en = ref.end[i]!;
+    const surface = cps.slice(b, en).join('');
+    const piece = ref.pieces[i]!.replaceAll('\u2581', ' ');
+    const msg = `${where}: token ${i} ${JSON.stringify(ref.pieces[i])} ours [${s},${e}] spm [${b},${en}] in ${JSON.stringify(text)}`;
+    if (surface === piece) assert.deepEqual([s, e], [b, en], msg);
+    else if (b === en) assert.ok(s <= b && b <= e, msg);
+    else assert.ok(b <= s && s < e && e <= en, msg);
+  });
+}
+
+describe('SentencePiece models converted like transformers, checked against sentencepiece', { skip: SKIP }, () => {
+  let dir = '';
+  let uni = '';
+  let uniBytes = '';
+  let bpe = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ft-unigram-'));
+    writeFileSync(join(dir, 'corpus.txt'), corpus());
+    uni = train(dir, 'uni', ['--model_type=unigram', '--vocab_size=300']);
+    uniBytes = train(dir, 'unib', ['--model_type=unigram', '--vocab_size=600', '--byte_fallback=true']);
+    bpe = train(dir, 'bpe', ['--model_type=bpe', '--vocab_size=300']);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('Unigram (nmt_nfkc charsmap, unknowns fused): ids, tokens and offsets', async () => {
+    const tok = await folder(dir, 'uni', uni, 'spm.model', null);
+    assert.equal(tok.model.type, 'Unigram');
+    const refs = reference(uni, SENTENCES);
+    SENTENCES.forEach((t, k) => {
+      const e = tok.encode(t, null, { addSpecialTokens: false });
+      assert.deepEqual(e.ids, refs[k]!.ids, `ids of ${JSON.stringify(t)}`);
+      assert.deepEqual(e.tokens, refs[k]!.pieces, `tokens of ${JSON.stringify(t)}`);
+      checkOffsets(t, e.offsets, refs[k]!, 'unigram');
+    });
+    assert.ok(refs.some((r) => r.ids.includes(0)), 'the sentences exercise the unknown token');
+  });
+
+  it('Unigram with byte fallback: unknown chars become <0xNN> pieces', async () => {
+    const tok = await folder(dir, 'unib', uniBytes, 'spm.model', null);
+    const refs = reference(uniBytes, SENTENCES);
+    SENTENCES.forEach((t, k) => {
+      const e = tok.encode(t, null, { addSpecialTokens: false });
+      assert.deepEqual(e.ids, refs[k]!.ids, `ids of ${JSON.stringify(t)}`);
+      assert.deepEqual(e.tokens, refs[k]!.pieces, `tokens of ${JSON.stringify(t)}`);
+    });
+    assert.ok(refs.some((r) => r.pieces.some((p) => /^<0x[0-9A-F]{2}>$/.test(p))), 'the sentences exercise byte fallback');
+    const e = tok.encode('🦄', null, { addSpecialTokens: false });
+    assert.equal(tok.decode(e.ids), '🦄');
+  });
+
+  it('BPE .model (merges from scores): ids and tokens', async () => {
+    const tok = await folder(dir, 'bpe', bpe, 'spm.model', null);
+    assert.equal(tok.model.type, 'BPE');
+    const refs = reference(bpe, SENTENCES);
+    SENTENCES.forEach((t, k) => {
+      const e = tok.encode(t, null, { addSpecialTokens: false });
+      assert.deepEqual(e.ids, refs[k]!.ids, `ids of ${JSON.stringify(t)}`);
+      checkOffsets(t, e.offsets, refs[k]!, 'bpe');
+    });
+  });
+
+  it('XLM-R converter: fairseq ids (+1 shift), <s> A </s> template, <mask> last', async () => {
+    const tok = await folder(dir, 'xlmr', uni, 'sentencepiece.bpe.model', { tokenizer_class: 'XLMRobertaTokenizer' });
+    const refs = reference(uni, SENTENCES);
+    const fairseq = (id: number): number => (id === 0 ? 3 : id === 1 ? 0 : id === 2 ? 2 : id + 1);
+    SENTENCES.forEach((t, k) => {
+      assert.deepEqual(tok.encode(t).ids, [0, ...refs[k]!.ids.map(fairseq), 2]);
+    });
+    assert.deepEqual(tok.encode('ka', 'to').ids.filter((i) => i <= 2), [0, 2, 2, 2]);
+    assert.deepEqual([tok.padTokenId, tok.unkTokenId, tok.maskTokenId, tok.clsTokenId, tok.sepTokenId], [1, 3, 301, 0, 2]);
+    assert.equal(tok.vocabSize, 302);
+  });
+
+  it('DeBERTa-v2 converter: [CLS] A [SEP] template, [MASK] appended, lower-casing from tokenizer_config', async () => {
+    // DeBERTa-v3's spm.model has [PAD] [CLS] [SEP] [UNK] as pieces 0-3; train one the same way.
+    const model = train(dir, 'deb', ['--model_type=unigram', '--vocab_size=300', '--pad_id=0', '--bos_id=1', '--eos_id=2', '--unk_id=3', '--pad_piece=[PAD]', '--bos_piece=[CLS]', '--eos_piece=[SEP]', '--unk_piece=[UNK]']);
+    const tok = await folder(dir, 'deb', model, 'spm.model', { tokenizer_class: 'DebertaV2Tokenizer', do_lower_case: true });
+    const refs = reference(model, SENTENCES.map((s) => s.toLowerCase()));
+    SENTENCES.forEach((t, k) => {
+      if (t.trim() === '') return;
+      const e = tok.encode(t.trim());
+      assert.deepEqual(e.ids, [1, ...refs[k]!.ids, 2], `ids of ${JSON.stringify(t)}`);
+    });
+    const a = tok.encode('ka', null, { addSpecialTokens: false }).ids.length;
+    const b = tok.encode('to', null, { addSpecialTokens: false }).ids.length;
+    const pair = tok.encode('ka', 'to');
+    assert.deepEqual(pair.typeIds, [...Array<number>(a + 2).fill(0), ...Array<number>(b + 1).fill(1)]);
+    assert.deepEqual([pair.ids[0], pair.ids[a + 1], pair.ids.at(-1)], [1, 2, 2]);
+    assert.deepEqual([tok.padTokenId, tok.clsTokenId, tok.sepTokenId, tok.unkTokenId, tok.maskTokenId], [0, 1, 2, 3, 300]);
+    assert.equal(tok.encode('ka [MASK] to').ids.includes(300), true);
+  });
+
+  it('a converted Unigram tokenizer saves as tokenizer.json and reloads identically', async () => {
+    const tok = await folder(dir, 'rt', uni, 'spm.model', { tokenizer_class: 'XLMRobertaTokenizer' });
+    const out = join(dir, 'saved');
+    await saveTokenizer(tok, out);
+    const again = await loadTokenizer(out);
+    for (const t of SENTENCES) assert.deepEqual(again.encode(t).ids, tok.encode(t).ids);
+    assert.equal(again.decode(again.encode(SENTENCES[0]!).ids, { skipSpecialTokens: true }), SENTENCES[0]);
+  });
+});
