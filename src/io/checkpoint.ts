@@ -1,6 +1,7 @@
 // Finds and reads the weights of a Hugging Face model folder: `model.safetensors`, or a sharded
-// checkpoint (`model.safetensors.index.json` + shards). Pickle-based weights (`pytorch_model.bin`,
-// `*.pt`, `*.ckpt`, `*.pth`) are refused, never unpickled, with the Python one-liner that converts them.
+// checkpoint (`model.safetensors.index.json` + shards), else `pytorch_model.bin` (or its sharded index)
+// through the weights-only reader (torch-bin.ts: tensors only, nothing executed). Other pickle files
+// (`*.pt`, `*.ckpt`, `*.pth`) are refused, never unpickled, with the Python one-liner that converts them.
 // Not here: mapping tensors onto model parameters (src/models), downloading (src/hub).
 
 import { readdir, stat } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { FileFormatError, ModelError } from '../errors.ts';
 import { isJsonObject, readJsonFile } from './json.ts';
 import { readSafetensors, type SafetensorsEntry } from './safetensors.ts';
+import { readTorchBin, readTorchBinIndex } from './torch-bin.ts';
 
 /** Weights of a checkpoint, merged across shards. */
 export interface CheckpointTensors {
@@ -97,7 +99,8 @@ export async function readSafetensorsIndex(dir: string, indexName = SAFETENSORS_
 
 /**
  * Loads the weights of a model folder (or a single `.safetensors` file): `model.safetensors`, else
- * the sharded `model.safetensors.index.json`. A folder with only `pytorch_model.bin` / `*.pt` / `*.ckpt`
+ * the sharded `model.safetensors.index.json`, else `pytorch_model.bin` or its `.bin.index.json` (weights-only
+ * reader: tensors only, nothing executed). A folder with only `*.pt` / `*.ckpt`
  * / `*.pth` gets a ModelError explaining how to convert it with Python.
  *
  * @example
@@ -112,7 +115,9 @@ export async function loadCheckpointTensors(path: string): Promise<CheckpointTen
     throw new ModelError(`${path}: no such file or folder; pass a model folder with config.json and model.safetensors`);
   }
   if (st.isFile()) {
-    if (PICKLE_RE.test(basename(path)) || path.endsWith('.bin')) throw new ModelError(pickleRefusal(dirname(path), basename(path)));
+    if (/\.bin\.index\.json$/.test(path)) return { ...(await readTorchBinIndex(dirname(path), basename(path))), metadata: {} };
+    if (path.endsWith('.bin')) return { tensors: await readTorchBin(path), files: [path], metadata: {} };
+    if (PICKLE_RE.test(basename(path))) throw new ModelError(pickleRefusal(dirname(path), basename(path)));
     if (basename(path).endsWith('.index.json')) return readSafetensorsIndex(dirname(path), basename(path));
     const file = await readSafetensors(path);
     return { tensors: file.tensors, files: [path], metadata: file.metadata };
@@ -123,6 +128,9 @@ export async function loadCheckpointTensors(path: string): Promise<CheckpointTen
     return { tensors: file.tensors, files: [single], metadata: file.metadata };
   }
   if (await isFile(join(path, SAFETENSORS_INDEX_NAME))) return readSafetensorsIndex(path);
+  const bin = join(path, 'pytorch_model.bin');
+  if (await isFile(bin)) return { tensors: await readTorchBin(bin), files: [bin], metadata: {} };
+  if (await isFile(join(path, 'pytorch_model.bin.index.json'))) return { ...(await readTorchBinIndex(path)), metadata: {} };
   const names = await readdir(path);
   const pickles = names.filter((n) => PICKLE_RE.test(n));
   if (pickles.length > 0) throw new ModelError(pickleRefusal(path, pickles.join(', ')));

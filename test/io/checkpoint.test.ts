@@ -98,8 +98,13 @@ describe('loadCheckpointTensors', { skip }, () => {
   });
 });
 
-describe('pickle weights are refused, never read', () => {
-  for (const name of ['pytorch_model.bin', 'model.pt', 'last.ckpt', 'weights.pth']) {
+describe('pickle weights other than pytorch_model.bin are refused, never read', () => {
+  test('pytorch_model.bin goes to the weights-only reader (torch-bin.test.ts), which names a non-torch file', async () => {
+    const dir = await tmp();
+    await writeFile(join(dir, 'pytorch_model.bin'), 'not really a pickle');
+    await assert.rejects(loadCheckpointTensors(dir), (e: unknown) => e instanceof ModelError && /pytorch_model\.bin: neither a zip archive nor a pickle/.test(e.message));
+  });
+  for (const name of ['model.pt', 'last.ckpt', 'weights.pth']) {
     test(name, async () => {
       const dir = await tmp();
       await writeFile(join(dir, 'config.json'), '{"model_type": "bert"}');
