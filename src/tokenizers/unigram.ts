@@ -39,7 +39,7 @@ export class Unigram {
     }
     let min = Infinity;
     vocab.forEach(([piece, score], id) => {
-      // HF keeps the last id for a duplicated piece in its map but the first in the trie walk; pieces are unique in practice.
+      // A duplicated piece resolves to its last id everywhere, as HF's HashMap does.
       this.vocab.set(piece, id);
       if (score < min) min = score;
       let node = this.root;
@@ -51,7 +51,7 @@ export class Unigram {
         }
         node = nx;
       }
-      if (node.id === -1) node.id = id;
+      node.id = id;
     });
     this.unkScore = min - UNK_PENALTY;
   }

@@ -9,8 +9,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FileFormatError } from '../../src/errors.ts';
 import { loadTokenizer, saveTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/index.ts';
+import { codePoints } from '../../src/tokenizers/unicode.ts';
+import { Unigram } from '../../src/tokenizers/unigram.ts';
 
 const PY = '/usr/bin/python3';
 function skipReason(): string | false {
@@ -44,6 +47,8 @@ function corpus(): string {
 
 const SENTENCES = [
   'kato rimu sezé ça über naïve',
+  'theing anberqui  loka 12 345',
+  ' mutose ri ka ',
   '  leading   and trailing spaces   ',
   'Hello wörld, ☃☃ unknown snowmen ä ß',
   '東京大学 日本語 中文 字 ①② Ａｂｃ ﬁne',
@@ -95,8 +100,9 @@ async function folder(dir: string, name: string, model: string, fileName: string
  * Offsets: where SentencePiece's surface is the token's own text they must be equal. Where its
  * normalizer changed the text (collapsed whitespace, composed "e\u0301", expanded "ﬁ"), spm reports
  * the whole changed span or an empty one, while HF aligns each normalized char to one original
- * char (the last of a collapsed run, the first of a composition): ours must then lie inside spm's
- * span (an empty spm span: ours must contain that point).
+ * char (the last of a collapsed run, the first of a composition) and keeps a leading space on the
+ * ▁ it became: ours must then lie inside spm's span widened left over whitespace (an empty spm
+ * span: ours must contain that point).
  */
 function checkOffsets(text: string, ours: Array<[number, number]>, ref: Ref, where: string): void {
   const cps = [...text];
@@ -108,28 +114,62 @@ function checkOffsets(text: string, ours: Array<[number, number]>, ref: Ref, whe
     const msg = `${where}: token ${i} ${JSON.stringify(ref.pieces[i])} ours [${s},${e}] spm [${b},${en}] in ${JSON.stringify(text)}`;
     if (surface === piece) assert.deepEqual([s, e], [b, en], msg);
     else if (b === en) assert.ok(s <= b && b <= e, msg);
-    else assert.ok(b <= s && s < e && e <= en, msg);
+    else {
+      // spm leaves out of a surface the whitespace its normalizer dropped; HF keeps it on the ▁ it became.
+      let bb = b;
+      while (bb > 0 && /\s/u.test(cps[bb - 1]!)) bb--;
+      assert.ok(bb <= s && s < e && e <= en, msg);
+    }
   });
 }
+
+describe('Unigram model (HF tokenizers semantics)', () => {
+  const ctx = { file: 'tokenizer.json' };
+  const pieces: Array<[string, number]> = [['<unk>', 0], ['a', 0], ['b', 0], ['c', 0], ['d', 0], ['cd', 1], ['ab', 2], ['abc', 5], ['abcd', 10]];
+  const tok = (m: Unigram, s: string): Array<[string, number, number, number]> => m.tokenize(codePoints(s)).map((t) => [t.value, t.id, ...t.offsets]);
+
+  it('Viterbi picks the best-scoring path; consecutive unknowns fuse into one token keeping their text', () => {
+    // The example of HF's Unigram::encode documentation.
+    const m = new Unigram(pieces, 0, false, ctx);
+    assert.deepEqual(tok(m, 'abcdacdxx'), [['abcd', 8, 0, 4], ['a', 1, 4, 5], ['cd', 5, 5, 7], ['xx', 0, 7, 9]]);
+    assert.deepEqual(tok(m, 'xaé'), [['x', 0, 0, 1], ['a', 1, 1, 2], ['é', 0, 2, 3]]);
+    assert.deepEqual(tok(m, ''), []);
+  });
+
+  it('byte fallback: an unknown run becomes its UTF-8 bytes, each covering the whole run', () => {
+    const withBytes: Array<[string, number]> = [...pieces, ...Array.from({ length: 256 }, (_, b): [string, number] => [`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0])];
+    const m = new Unigram(withBytes, 0, true, ctx);
+    assert.deepEqual(tok(m, 'aé'), [['a', 1, 0, 1], ['<0xC3>', 9 + 0xc3, 1, 2], ['<0xA9>', 9 + 0xa9, 1, 2]]);
+    assert.deepEqual(tok(m, 'x😀'), [['<0x78>', 9 + 0x78, 0, 2], ['<0xF0>', 9 + 0xf0, 0, 2], ['<0x9F>', 9 + 0x9f, 0, 2], ['<0x98>', 9 + 0x98, 0, 2], ['<0x80>', 9 + 0x80, 0, 2]]);
+  });
+
+  it('an unknown char without unk_id is an error; unk_id outside the vocabulary is refused', () => {
+    const m = new Unigram(pieces.slice(1), null, false, ctx);
+    assert.throws(() => m.tokenize(['z']), (e: unknown) => e instanceof FileFormatError && /"z" is not in the vocabulary and the model has no unk_id/.test(e.message));
+    assert.throws(() => new Unigram(pieces, 99, false, ctx), /unk_id 99 is outside the vocabulary \(size 9\)/);
+  });
+});
 
 describe('SentencePiece models converted like transformers, checked against sentencepiece', { skip: SKIP }, () => {
   let dir = '';
   let uni = '';
   let uniBytes = '';
   let bpe = '';
+  let uniRefs: Ref[] = [];
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ft-unigram-'));
     writeFileSync(join(dir, 'corpus.txt'), corpus());
     uni = train(dir, 'uni', ['--model_type=unigram', '--vocab_size=300']);
     uniBytes = train(dir, 'unib', ['--model_type=unigram', '--vocab_size=600', '--byte_fallback=true']);
     bpe = train(dir, 'bpe', ['--model_type=bpe', '--vocab_size=300']);
+    uniRefs = reference(uni, SENTENCES);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('Unigram (nmt_nfkc charsmap, unknowns fused): ids, tokens and offsets', async () => {
     const tok = await folder(dir, 'uni', uni, 'spm.model', null);
     assert.equal(tok.model.type, 'Unigram');
-    const refs = reference(uni, SENTENCES);
+    const refs = uniRefs;
     SENTENCES.forEach((t, k) => {
       const e = tok.encode(t, null, { addSpecialTokens: false });
       assert.deepEqual(e.ids, refs[k]!.ids, `ids of ${JSON.stringify(t)}`);
@@ -137,6 +177,20 @@ describe('SentencePiece models converted like transformers, checked against sent
       checkOffsets(t, e.offsets, refs[k]!, 'unigram');
     });
     assert.ok(refs.some((r) => r.ids.includes(0)), 'the sentences exercise the unknown token');
+    // Decoding (Metaspace decoder) gives sentencepiece's decoding where nothing was unknown.
+    const decoded = JSON.parse(
+      execFileSync(PY, ['-c', 'import json,sys,sentencepiece as s; p=s.SentencePieceProcessor(model_file=sys.argv[1]); print(json.dumps([p.decode(i) for i in json.load(sys.stdin)]))', uni], {
+        input: JSON.stringify(refs.map((r) => r.ids)),
+        encoding: 'utf8',
+      }),
+    ) as string[];
+    let checked = 0;
+    refs.forEach((r, k) => {
+      if (r.ids.includes(0)) return;
+      assert.equal(tok.decode(r.ids), decoded[k], `decode of ${JSON.stringify(SENTENCES[k])}`);
+      checked++;
+    });
+    assert.ok(checked >= 3, `decoded ${checked} sentences`);
   });
 
   it('Unigram with byte fallback: unknown chars become <0xNN> pieces', async () => {
@@ -165,7 +219,7 @@ describe('SentencePiece models converted like transformers, checked against sent
 
   it('XLM-R converter: fairseq ids (+1 shift), <s> A </s> template, <mask> last', async () => {
     const tok = await folder(dir, 'xlmr', uni, 'sentencepiece.bpe.model', { tokenizer_class: 'XLMRobertaTokenizer' });
-    const refs = reference(uni, SENTENCES);
+    const refs = uniRefs;
     const fairseq = (id: number): number => (id === 0 ? 3 : id === 1 ? 0 : id === 2 ? 2 : id + 1);
     SENTENCES.forEach((t, k) => {
       assert.deepEqual(tok.encode(t).ids, [0, ...refs[k]!.ids.map(fairseq), 2]);
@@ -192,6 +246,15 @@ describe('SentencePiece models converted like transformers, checked against sent
     assert.deepEqual([pair.ids[0], pair.ids[a + 1], pair.ids.at(-1)], [1, 2, 2]);
     assert.deepEqual([tok.padTokenId, tok.clsTokenId, tok.sepTokenId, tok.unkTokenId, tok.maskTokenId], [0, 1, 2, 3, 300]);
     assert.equal(tok.encode('ka [MASK] to').ids.includes(300), true);
+  });
+
+  it('T5 converter: $A </s>, <extra_id_N> appended in reverse as special tokens', async () => {
+    const tok = await folder(dir, 't5', uni, 'spiece.model', { tokenizer_class: 'T5Tokenizer', extra_ids: 3 });
+    const refs = uniRefs;
+    SENTENCES.forEach((t, k) => assert.deepEqual(tok.encode(t).ids, [...refs[k]!.ids, 2]));
+    assert.deepEqual(['<extra_id_2>', '<extra_id_1>', '<extra_id_0>'].map((t) => tok.tokenToId(t)), [300, 301, 302]);
+    assert.deepEqual(tok.encode('ka <extra_id_0> to', null, { addSpecialTokens: false }).ids.includes(302), true);
+    assert.deepEqual([tok.eosTokenId, tok.unkTokenId], [2, 0]);
   });
 
   it('a converted Unigram tokenizer saves as tokenizer.json and reloads identically', async () => {
