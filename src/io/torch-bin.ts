@@ -6,6 +6,7 @@
 // the pickle machine (pickle.ts), mapping keys onto models (src/models).
 
 import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { FileFormatError, ModelError } from '../errors.ts';
 import { isJsonObject, readJsonFile } from './json.ts';
@@ -280,6 +281,7 @@ export async function readTorchBin(file: string): Promise<Map<string, Safetensor
 
 /** {@link readTorchBin} on bytes already in memory. */
 export function parseTorchBin(buf: Uint8Array, file: string): Map<string, SafetensorsEntry> {
+  if (endianness() !== 'LE') throw new FileFormatError(file, 'reading PyTorch files needs a little-endian host');
   const storages = new Map<string, Storage>();
   if (buf.length >= 4 && buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04) {
     const entries = zipEntries(buf, file);
