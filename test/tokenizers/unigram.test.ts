@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { FileFormatError } from '../../src/errors.ts';
 import { loadTokenizer, saveTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/index.ts';
+import { NormalizedString } from '../../src/tokenizers/normalized.ts';
 import { codePoints } from '../../src/tokenizers/unicode.ts';
 import { Unigram } from '../../src/tokenizers/unigram.ts';
 
@@ -191,6 +192,15 @@ describe('SentencePiece models converted like transformers, checked against sent
       checked++;
     });
     assert.ok(checked >= 3, `decoded ${checked} sentences`);
+  });
+
+  it('Precompiled alignments follow HF exactly: expansion then removal ("™\\x1eg" → "TMg", HF precompiled.rs test)', async () => {
+    const tok = await folder(dir, 'norm', uni, 'spm.model', null);
+    const n = NormalizedString.from('™\x1eg');
+    tok.normalizer!.normalize(n);
+    assert.equal(n.text, 'TMg');
+    // HF: "TM" replaces "™" (M an insertion), then the removed \x1e folds into M's change: M takes \x1e's place.
+    assert.deepEqual(n.align, [0, 1, 1, 2, 2, 3]);
   });
 
   it('Unigram with byte fallback: unknown chars become <0xNN> pieces', async () => {
