@@ -244,13 +244,33 @@ function materialize(t: TensorView): Uint8Array {
     expect *= t.shape[i]!;
   }
   if (contiguous || n === 0) return bytes.subarray(t.offset * es, (t.offset + n) * es);
+  // Gather in words of 1, 2 or 4 bytes (8-byte elements as two words) from an aligned copy if needed.
+  const word = es === 8 ? 4 : es;
+  const per = es / word;
+  const src = bytes.byteOffset % word === 0 ? bytes : bytes.slice();
+  const words = (b: Uint8Array): Uint8Array | Uint16Array | Uint32Array =>
+    word === 1 ? b : word === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+  const from = words(src);
   const out = new Uint8Array(n * es);
-  const idx = new Array<number>(t.shape.length).fill(0);
-  for (let k = 0; k < n; k++) {
-    let src = t.offset;
-    for (let d = 0; d < idx.length; d++) src += idx[d]! * t.stride[d]!;
-    out.set(bytes.subarray(src * es, src * es + es), k * es);
-    for (let d = idx.length - 1; d >= 0; d--) {
+  const to = words(out);
+  const nd = t.shape.length;
+  const idx = new Array<number>(nd).fill(0);
+  const inner = t.shape[nd - 1]!;
+  const innerStride = t.stride[nd - 1]! * per;
+  let k = 0;
+  for (let done = 0; done < n; done += inner) {
+    let base = t.offset;
+    for (let d = 0; d < nd - 1; d++) base += idx[d]! * t.stride[d]!;
+    let q = base * per;
+    if (per === 1) {
+      for (let j = 0; j < inner; j++, q += innerStride) to[k++] = from[q]!;
+    } else {
+      for (let j = 0; j < inner; j++, q += innerStride) {
+        to[k++] = from[q]!;
+        to[k++] = from[q + 1]!;
+      }
+    }
+    for (let d = nd - 2; d >= 0; d--) {
       if (++idx[d]! < t.shape[d]!) break;
       idx[d] = 0;
     }

@@ -42,6 +42,8 @@ sd = {
   'empty': torch.zeros(0, 3),
   'param': torch.nn.Parameter(torch.randn(2, 2, generator=g)),
 }
+sd['ids_t'] = sd['ids'].t()                   # 8-byte elements, transposed
+sd['half_t'] = sd['half'][:, ::2].t()         # 2-byte elements, strided and transposed
 ref = {k: {'shape': list(v.shape), 'values': v.detach().double().flatten().tolist()} for k, v in sd.items()}
 json.dump(ref, open(os.path.join(out, 'ref.json'), 'w'))
 torch.save(sd, os.path.join(out, 'zip.bin'))
