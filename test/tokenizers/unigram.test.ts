@@ -267,6 +267,17 @@ describe('SentencePiece models converted like transformers, checked against sent
     assert.deepEqual([tok.eosTokenId, tok.unkTokenId], [2, 0]);
   });
 
+  it('ALBERT converter: lower-cases and strips accents before the charsmap, [CLS] A [SEP]', async () => {
+    const model = train(dir, 'alb', ['--model_type=unigram', '--vocab_size=300', '--control_symbols=[CLS],[SEP],[MASK]', '--pad_id=0', '--unk_id=1', '--bos_id=-1', '--eos_id=-1']);
+    const tok = await folder(dir, 'alb', model, 'spiece.model', { tokenizer_class: 'AlbertTokenizer' });
+    const texts = ['Kato RIMU sezé ça über naïve', 'Hello wörld ﬁne', 'theing  anberqui'];
+    const plain = texts.map((t) => t.normalize('NFKD').replace(/\p{Mn}/gu, '').toLowerCase());
+    const refs = reference(model, plain);
+    const [cls, sep] = [tok.tokenToId('[CLS]')!, tok.tokenToId('[SEP]')!];
+    texts.forEach((t, k) => assert.deepEqual(tok.encode(t).ids, [cls, ...refs[k]!.ids, sep], `ids of ${JSON.stringify(t)}`));
+    assert.deepEqual([tok.clsTokenId, tok.sepTokenId, tok.maskTokenId, tok.unkTokenId, tok.padTokenId], [cls, sep, tok.tokenToId('[MASK]'), 1, 0]);
+  });
+
   it('a converted Unigram tokenizer saves as tokenizer.json and reloads identically', async () => {
     const tok = await folder(dir, 'rt', uni, 'spm.model', { tokenizer_class: 'XLMRobertaTokenizer' });
     const out = join(dir, 'saved');
