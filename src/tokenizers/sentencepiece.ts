@@ -1,8 +1,8 @@
 // SentencePiece `tokenizer.model` → tokenizer.json, for BPE models with byte fallback (Llama,
 // llama2.c's stories*): reads the ModelProto protobuf and builds what transformers 5's
 // LlamaTokenizer builds (Metaspace "first", merges from piece scores, ByteFallback decoder, BOS
-// template). Not here: Unigram models or normalization charsmaps — those are refused with the
-// Python recipe that writes tokenizer.json.
+// template); also the ModelProto reader shared with sentencepiece-convert.ts, which converts
+// Unigram models and charsmap-normalized BPE models. Not here: choosing the converter (load.ts).
 
 import { ModelError } from '../errors.ts';
 import type { Json, JsonObject } from './json.ts';
