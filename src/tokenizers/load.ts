@@ -348,8 +348,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     const name = SPM_FILES.find((f) => existsSync(join(dir, f)))!;
     file = join(dir, name);
     const cls = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : '';
-    let flavor = spmFlavor(cls, String(modelConfig.model_type ?? ''));
-    if (flavor === 'generic' && name === 'tokenizer.model' && !cls) flavor = 'llama'; // Llama-style folders name no class
+    const flavor = spmFlavor(cls, String(modelConfig.model_type ?? ''));
     const conv = convertSentencePiece(await readFile(file), file, flavor, configWithSpecials);
     json = conv.json;
     specialDefaults = conv.defaults;

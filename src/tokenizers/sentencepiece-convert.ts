@@ -56,8 +56,10 @@ function added(id: number, content: string, special: boolean, lstrip = false): J
  */
 export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: SpmFlavor, config: JsonObject = {}): SpmConversion {
   const m = parseSentencePieceModel(bytes, file);
-  // LlamaConverter is BPE-only; a Unigram model in such a folder gets the generic SpmConverter.
-  if (flavor === 'llama' && m.modelType === 2) return { json: sentencePieceToTokenizerJson(bytes, file), defaults: {} };
+  // LlamaConverter is BPE-only; a Unigram model in such a folder gets the generic SpmConverter. A
+  // tokenizer.model named by no class is Llama's when it is BPE without a normalization charsmap.
+  const llamaLike = m.modelType === 2 && !(m.hasCharsmap && m.normalizerName !== 'identity') && /(^|[\\/])tokenizer\.model$/.test(file);
+  if (m.modelType === 2 && (flavor === 'llama' || (flavor === 'generic' && llamaLike))) return { json: sentencePieceToTokenizerJson(bytes, file), defaults: {} };
   if (m.modelType !== 1 && m.modelType !== 2) {
     throw new ModelError(`${file}: SentencePiece model type ${m.modelType} (word/char) cannot be converted; only Unigram (1) and BPE (2) can`);
   }

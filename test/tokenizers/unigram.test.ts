@@ -225,6 +225,9 @@ describe('SentencePiece models converted like transformers, checked against sent
       assert.deepEqual(e.ids, refs[k]!.ids, `ids of ${JSON.stringify(t)}`);
       checkOffsets(t, e.offsets, refs[k]!, 'bpe');
     });
+    // Named tokenizer.model with no class, a charsmap BPE is not Llama's: same generic conversion.
+    const asLlamaName = await folder(dir, 'bpe-tm', bpe, 'tokenizer.model', null);
+    SENTENCES.forEach((t, k) => assert.deepEqual(asLlamaName.encode(t, null, { addSpecialTokens: false }).ids, refs[k]!.ids));
   });
 
   it('XLM-R converter: fairseq ids (+1 shift), <s> A </s> template, <mask> last', async () => {
