@@ -24,7 +24,9 @@ const ALLOWED = new Set([
   'collections.OrderedDict', 'torch.nn.parameter.Parameter', 'torch.serialization._get_layout', 'torch.Size', 'torch.Tensor',
   'torch._utils._rebuild_parameter', 'torch._utils._rebuild_parameter_with_state', 'torch._utils._rebuild_tensor', 'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_sparse_tensor', 'torch._utils._rebuild_meta_tensor_no_storage', 'torch._utils._rebuild_sparse_csr_tensor',
-  ...['complex32', 'complex64', 'complex128', 'float16', 'bfloat16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool'].map((d) => `torch.${d}`),
+  ...['complex32', 'complex64', 'complex128', 'float16', 'bfloat16', 'float32', 'float64']
+    .concat(['int8', 'int16', 'int32', 'int64', 'uint8', 'bool'])
+    .map((d) => `torch.${d}`),
   ...['Float', 'Double', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool'].map((t) => `torch.${t}Tensor`),
   ...Object.keys(STORAGES).map((s) => `torch.${s}`),
 ]);
@@ -76,7 +78,10 @@ function intList(v: PValue, what: string, fail: (m: string) => never): number[] 
 /** Parses one torch pickle into its value, resolving storages through `storages` (key → Storage). */
 function readPickle(buf: Uint8Array, start: number, file: string, storages: Map<string, Storage>): { value: PValue; end: number } {
   const refuse = (at: number, msg: string): never => {
-    throw new ModelError(`${file}: ${msg} (pickle byte ${at}): only tensors and state dicts can be loaded from a PyTorch file, nothing is executed. ${convertHint(file)}`);
+    throw new ModelError(
+      `${file}: ${msg} (pickle byte ${at}): only tensors and state dicts can be loaded from a PyTorch file, ` +
+        `nothing is executed. ${convertHint(file)}`,
+    );
   };
   const isGlobal = (v: PValue, name: string): boolean => v instanceof PGlobal && v.fullName === name;
   const tensorFrom = (args: PValue, at: number, v2: boolean): TensorView => {
@@ -84,7 +89,9 @@ function readPickle(buf: Uint8Array, start: number, file: string, storages: Map<
     if (!(args instanceof PTuple) || args.items.length < 4) return fail(`expects (storage, offset, size, stride, ...), got ${describe(args)}`);
     const [storage, offset, size, stride] = args.items;
     if (!(storage instanceof Storage)) return fail(`first argument must be a storage, got ${describe(storage ?? null)}`);
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) return fail(`storage offset must be a non-negative int, got ${describe(offset ?? null)}`);
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+      return fail(`storage offset must be a non-negative int, got ${describe(offset ?? null)}`);
+    }
     const shape = intList(size ?? null, 'size', fail);
     const strides = intList(stride ?? null, 'stride', fail);
     if (shape.length !== strides.length) return fail(`size has ${shape.length} dims but stride has ${strides.length}`);
@@ -95,7 +102,10 @@ function readPickle(buf: Uint8Array, start: number, file: string, storages: Map<
       last += (shape[i]! - 1) * strides[i]!;
     }
     if (!Number.isSafeInteger(numel)) return fail(`size ${JSON.stringify(shape)} is too large`);
-    if (numel > 0 && last >= storage.numel) return fail(`view (offset ${offset}, size ${JSON.stringify(shape)}, stride ${JSON.stringify(strides)}) reaches past its storage of ${storage.numel} elements`);
+    if (numel > 0 && last >= storage.numel) {
+      const view = `offset ${offset}, size ${JSON.stringify(shape)}, stride ${JSON.stringify(strides)}`;
+      return fail(`view (${view}) reaches past its storage of ${storage.numel} elements`);
+    }
     if (v2 && args.items[5] instanceof PDict && args.items[5].map.size > 0) return fail('backward hooks are not allowed');
     return new TensorView(storage, offset, shape, strides);
   };
@@ -116,7 +126,9 @@ function readPickle(buf: Uint8Array, start: number, file: string, storages: Map<
             const pairs = Array.isArray(init) ? init : init instanceof PTuple ? init.items : refuse(at, `collections.OrderedDict called with ${describe(init)}`);
             for (const pr of pairs) {
               const kv = pr instanceof PTuple ? pr.items : Array.isArray(pr) ? pr : [];
-              if (kv.length !== 2 || (kv[0] !== null && typeof kv[0] === 'object')) return refuse(at, 'collections.OrderedDict items must be (key, value) pairs with string keys');
+              if (kv.length !== 2 || (kv[0] !== null && typeof kv[0] === 'object')) {
+                return refuse(at, 'collections.OrderedDict items must be (key, value) pairs with string keys');
+              }
               d.map.set(kv[0]!, kv[1]!);
             }
           }
@@ -148,13 +160,19 @@ function readPickle(buf: Uint8Array, start: number, file: string, storages: Map<
     build(inst, state, at) {
       // OrderedDict state is its __dict__ (e.g. state_dict()._metadata): attributes we do not need.
       if (inst instanceof PDict && inst.ordered && (state === null || state instanceof PDict)) return;
-      if (inst instanceof TensorView && (state === null || (state instanceof PDict && state.map.size === 0) || (state instanceof PTuple && state.items.every((x) => x === null || (x instanceof PDict && x.map.size === 0))))) return;
+      const empty = (x: PValue): boolean => x === null || (x instanceof PDict && x.map.size === 0);
+      if (inst instanceof TensorView && (empty(state) || (state instanceof PTuple && state.items.every(empty)))) return;
       refuse(at, `BUILD of ${describe(inst)} with ${describe(state)}: only OrderedDict attributes may be set`);
     },
     persistentLoad(pid, at) {
-      if (!(pid instanceof PTuple) || pid.items[0] !== 'storage' || pid.items.length < 5) return refuse(at, `persistent id ${describe(pid)}: only ('storage', ...) ids are allowed`);
+      if (!(pid instanceof PTuple) || pid.items[0] !== 'storage' || pid.items.length < 5) {
+        return refuse(at, `persistent id ${describe(pid)}: only ('storage', ...) ids are allowed`);
+      }
       const [, cls, key, , numel, view] = pid.items;
-      if (!(cls instanceof PGlobal) || cls.module !== 'torch' || !(cls.name in STORAGES)) return refuse(at, `storage type ${describe(cls ?? null)} is not supported (float, half, bfloat16, double, long, int, short, char, byte, bool)`);
+      if (!(cls instanceof PGlobal) || cls.module !== 'torch' || !(cls.name in STORAGES)) {
+        const kinds = 'float, half, bfloat16, double, long, int, short, char, byte, bool';
+        return refuse(at, `storage type ${describe(cls ?? null)} is not supported (${kinds})`);
+      }
       if (typeof key !== 'string' || key === '' || /[\\/]|\.\./.test(key)) return refuse(at, `storage key ${describe(key ?? null)} is not a plain name`);
       if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) return refuse(at, `storage ${key} has size ${describe(numel ?? null)}`);
       if (view !== undefined && view !== null) return refuse(at, `storage ${key} is a legacy storage view, which is not supported`);
@@ -360,10 +378,15 @@ export function parseTorchBin(buf: Uint8Array, file: string): Map<string, Safete
  * Reads a sharded `pytorch_model.bin.index.json` (weight_map: tensor → shard) and its shards.
  * @example const { tensors, files } = await readTorchBinIndex('/models/big');
  */
-export async function readTorchBinIndex(dir: string, indexName = 'pytorch_model.bin.index.json'): Promise<{ tensors: Map<string, SafetensorsEntry>; files: string[] }> {
+export async function readTorchBinIndex(
+  dir: string,
+  indexName = 'pytorch_model.bin.index.json',
+): Promise<{ tensors: Map<string, SafetensorsEntry>; files: string[] }> {
   const indexPath = join(dir, indexName);
   const { value } = await readJsonFile(indexPath);
-  if (!isJsonObject(value) || !isJsonObject(value['weight_map'])) throw new FileFormatError(indexPath, 'expected an object with a "weight_map" object (tensor name → shard file)');
+  if (!isJsonObject(value) || !isJsonObject(value['weight_map'])) {
+    throw new FileFormatError(indexPath, 'expected an object with a "weight_map" object (tensor name → shard file)');
+  }
   const shardOf = new Map<string, string>();
   for (const [name, shard] of Object.entries(value['weight_map'])) {
     if (typeof shard !== 'string' || shard === '' || isAbsolute(shard) || normalize(shard).startsWith('..')) {

@@ -70,7 +70,7 @@ export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: Sp
   if (flavor === 'xlm-roberta') {
     vocab = [['<s>', 0], ['<pad>', 0], ['</s>', 0], ['<unk>', 0], ...vocab.slice(3), ['<mask>', 0]];
     unkId = 3;
-    Object.assign(defaults, { bos_token: '<s>', eos_token: '</s>', sep_token: '</s>', cls_token: '<s>', unk_token: '<unk>', pad_token: '<pad>', mask_token: '<mask>' });
+    Object.assign(defaults, roles('<s>', '</s>', '<s>', '</s>', '<unk>', '<pad>', '<mask>'));
   } else if (flavor === 't5') {
     const n = typeof config.extra_ids === 'number' ? config.extra_ids : 100;
     for (let i = n - 1; i >= 0; i--) vocab.push([`<extra_id_${i}>`, 0]);
@@ -81,10 +81,10 @@ export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: Sp
   } else if (flavor === 'albert') {
     // AlbertConverter: pieces ending in "<non-digit>," are pushed down by 100.
     vocab = vocab.map(([p, s]) => [p, p.length < 2 || !p.endsWith(',') || !/\d/.test(p.at(-2)!) ? s : s - 100]);
-    Object.assign(defaults, { bos_token: '[CLS]', eos_token: '[SEP]', unk_token: '<unk>', sep_token: '[SEP]', pad_token: '<pad>', cls_token: '[CLS]', mask_token: '[MASK]' });
+    Object.assign(defaults, roles('[CLS]', '[SEP]', '[CLS]', '[SEP]', '<unk>', '<pad>', '[MASK]'));
     extra.push(['[MASK]', true]);
   } else if (flavor === 'deberta-v2') {
-    Object.assign(defaults, { bos_token: '[CLS]', eos_token: '[SEP]', unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]' });
+    Object.assign(defaults, roles('[CLS]', '[SEP]', '[CLS]', '[SEP]', '[UNK]', '[PAD]', '[MASK]'));
     extra.push(['[MASK]', false]);
   }
   const ids = new Map<string, number>();
@@ -141,7 +141,7 @@ export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: Sp
   const decoder: Json = byteFallback
     ? {
         type: 'Sequence',
-        decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+        decoders: [replace('\u2581', ' '), { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
       }
     : { ...metaspace };
 
@@ -154,7 +154,23 @@ export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: Sp
     post = template([seq('A'), sp('</s>')], [seq('A'), sp('</s>'), seq('B'), sp('</s>')], ['</s>'], ids, file);
   }
 
-  return { json: { version: '1.0', truncation: null, padding: null, added_tokens: addedTokens, normalizer: { type: 'Sequence', normalizers }, pre_tokenizer: preTokenizer, post_processor: post, decoder, model: modelJson(m, vocab, unkId, byteFallback) }, defaults };
+  const json: JsonObject = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: { type: 'Sequence', normalizers },
+    pre_tokenizer: preTokenizer,
+    post_processor: post,
+    decoder,
+    model: modelJson(m, vocab, unkId, byteFallback),
+  };
+  return { json, defaults };
+}
+
+/** Special-token roles as tokenizer_config.json spells them. */
+function roles(bos: string, eos: string, cls: string, sep: string, unk: string, pad: string, mask: string): JsonObject {
+  return { bos_token: bos, eos_token: eos, cls_token: cls, sep_token: sep, unk_token: unk, pad_token: pad, mask_token: mask };
 }
 
 function replace(from: string, to: string): Json {

@@ -95,7 +95,9 @@ export class Unigram {
         if (end === start + 1) single = true;
       }
       if (!single) {
-        if (this.unkId === null) throw new FileFormatError('tokenizer.json', `Unigram model: ${JSON.stringify(chars[start])} is not in the vocabulary and the model has no unk_id`);
+        if (this.unkId === null) {
+          throw new FileFormatError('tokenizer.json', `Unigram model: ${JSON.stringify(chars[start])} is not in the vocabulary and the model has no unk_id`);
+        }
         const end = start + 1;
         const cand = base + this.unkScore;
         if (from[end] === -1 || cand > score[end]!) {
