@@ -20,7 +20,7 @@ import {
 /** Files fetched besides the weights, when the repo has them. */
 export const MODEL_SIDE_FILES = [
   'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
-  'added_tokens.json', 'vocab.txt', 'vocab.json', 'merges.txt', 'tokenizer.model', 'spiece.model',
+  'added_tokens.json', 'vocab.txt', 'vocab.json', 'merges.txt', 'tokenizer.model', 'spiece.model', 'spm.model',
   'sentencepiece.bpe.model', 'chat_template.jinja',
 ];
 const PICKLE_RE = /(\.bin|\.pt|\.pth|\.ckpt|\.h5|\.msgpack)$/;
