@@ -22,6 +22,7 @@ export class PrecompiledCharsmap {
   private readonly units: Uint32Array;
   private readonly normalized: Uint8Array;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly cache = new Map<string, string | null>();
 
   /** @param blob the raw charsmap: u32 LE trie byte size, the trie's u32 units, the strings blob. */
   constructor(blob: Uint8Array, file: string) {
@@ -55,8 +56,17 @@ export class PrecompiledCharsmap {
     return out;
   }
 
-  /** The replacement for `chunk` (its shortest matching prefix, as spm_precompiled), or null. */
+  /** The replacement for `chunk` (its shortest matching prefix, as spm_precompiled), or null. Cached. */
   transform(chunk: string): string | null {
+    const hit = this.cache.get(chunk);
+    if (hit !== undefined) return hit;
+    const out = this.lookup(chunk);
+    if (this.cache.size >= 50000) this.cache.clear();
+    this.cache.set(chunk, out);
+    return out;
+  }
+
+  private lookup(chunk: string): string | null {
     const hits = this.prefixValues(utf8.encode(chunk));
     if (hits.length === 0) return null;
     const start = hits[0]!;
@@ -69,8 +79,8 @@ export class PrecompiledCharsmap {
   normalize(n: NormalizedString): void {
     const changes: Change[] = [];
     let modified = false;
-    for (const { segment } of segmenter.segment(n.text)) {
-      if (utf8.encode(segment).length < 6) {
+    for (const segment of graphemes(n.text)) {
+      if (utf8Length(segment) < 6) {
         const norm = this.transform(segment);
         if (norm !== null) {
           modified = true;
@@ -88,6 +98,32 @@ export class PrecompiledCharsmap {
     }
     if (modified) n.transform(changes);
   }
+}
+
+/** Below U+0300 no char extends a grapheme cluster: every char is one, except CR LF. */
+const SIMPLE = /^[\u0000-\u02ff]*$/;
+
+/** Extended grapheme clusters (Intl.Segmenter), with a fast path for text below U+0300. */
+function* graphemes(text: string): Generator<string> {
+  if (!SIMPLE.test(text)) {
+    for (const { segment } of segmenter.segment(text)) yield segment;
+    return;
+  }
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) === 13 && text.charCodeAt(i + 1) === 10) {
+      yield '\r\n';
+      i++;
+    } else yield text[i]!;
+  }
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const c of s) {
+    const cp = c.codePointAt(0)!;
+    n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return n;
 }
 
 /** darts-clone unit offset. */

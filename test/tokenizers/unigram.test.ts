@@ -60,26 +60,52 @@ const SENTENCES = [
   '',
 ];
 
+/** Random strings over controls, odd spaces, CJK, emoji, full-width and ligatures (no combining marks). */
+const FUZZ = (() => {
+  const pool = Array.from('abcXYZkatoriseber  \t\n\r.,!?\'"-_0123456789éÉàçñÅøßﬁ²½東京大学日本語😀👍🏽©™ΐİŉǅẞⅫ①\u00a0\u200b\u3000\u2028ÿĀＡｂ\u0001\u007f\ufeff');
+  let seed = 99;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return Array.from({ length: 500 }, () => Array.from({ length: Math.floor(rnd() * 20) }, () => pool[Math.floor(rnd() * pool.length)]).join(''));
+})();
+const ALBERT_TEXTS = ['Kato RIMU sezé ça über naïve', 'Hello wörld ﬁne', 'theing  anberqui'];
+const ALBERT_PLAIN = ALBERT_TEXTS.map((t) => t.normalize('NFKD').replace(/\p{Mn}/gu, '').toLowerCase());
+const LOWER = SENTENCES.map((t) => t.toLowerCase());
+
 interface Ref {
   ids: number[];
   pieces: string[];
   begin: number[];
   end: number[];
+  decoded: string;
+}
+
+const REF_SCRIPT = `
+import json, sys, sentencepiece as spm
+out = []
+for model, texts in json.load(sys.stdin):
+    sp = spm.SentencePieceProcessor(model_file=model)
+    refs = []
+    for t in texts:
+        p = sp.encode_as_immutable_proto(t)
+        refs.append({"ids": [x.id for x in p.pieces], "pieces": [x.piece for x in p.pieces],
+                     "begin": [x.begin for x in p.pieces], "end": [x.end for x in p.pieces],
+                     "decoded": sp.decode([x.id for x in p.pieces])})
+    out.append(refs)
+print(json.dumps(out))`;
+
+const refCache = new Map<string, Ref[]>();
+const refKey = (model: string, texts: string[]): string => `${model}\0${JSON.stringify(texts)}`;
+
+/** SentencePiece's own encodings of several (model, texts) jobs in one Python process (cached). */
+function prefetch(jobs: Array<[string, string[]]>): void {
+  const res = execFileSync(PY, ['-c', REF_SCRIPT], { input: JSON.stringify(jobs), encoding: 'utf8', maxBuffer: 1 << 28 });
+  (JSON.parse(res) as Ref[][]).forEach((refs, i) => refCache.set(refKey(...jobs[i]!), refs));
 }
 
 /** SentencePiece's own encoding (pieces' begin/end are code-point offsets in the Python module). */
 function reference(model: string, texts: string[]): Ref[] {
-  const script = `
-import json, sys, sentencepiece as spm
-sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
-out = []
-for t in json.load(sys.stdin):
-    p = sp.encode_as_immutable_proto(t)
-    out.append({"ids": [x.id for x in p.pieces], "pieces": [x.piece for x in p.pieces],
-                "begin": [x.begin for x in p.pieces], "end": [x.end for x in p.pieces]})
-print(json.dumps(out))`;
-  const res = execFileSync(PY, ['-c', script, model], { input: JSON.stringify(texts), encoding: 'utf8' });
-  return JSON.parse(res) as Ref[];
+  if (!refCache.has(refKey(model, texts))) prefetch([[model, texts]]);
+  return refCache.get(refKey(model, texts))!;
 }
 
 function train(dir: string, prefix: string, extra: string[]): string {
@@ -157,12 +183,17 @@ describe('SentencePiece models converted like transformers, checked against sent
   let uniBytes = '';
   let bpe = '';
   let uniRefs: Ref[] = [];
+  let deb = '';
+  let alb = '';
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'ft-unigram-'));
     writeFileSync(join(dir, 'corpus.txt'), corpus());
     uni = train(dir, 'uni', ['--model_type=unigram', '--vocab_size=300']);
     uniBytes = train(dir, 'unib', ['--model_type=unigram', '--vocab_size=600', '--byte_fallback=true']);
     bpe = train(dir, 'bpe', ['--model_type=bpe', '--vocab_size=300']);
+    deb = train(dir, 'deb', ['--model_type=unigram', '--vocab_size=300', '--pad_id=0', '--bos_id=1', '--eos_id=2', '--unk_id=3', '--pad_piece=[PAD]', '--bos_piece=[CLS]', '--eos_piece=[SEP]', '--unk_piece=[UNK]']);
+    alb = train(dir, 'alb', ['--model_type=unigram', '--vocab_size=300', '--control_symbols=[CLS],[SEP],[MASK]', '--pad_id=0', '--unk_id=1', '--bos_id=-1', '--eos_id=-1']);
+    prefetch([[uni, SENTENCES], [uni, FUZZ], [uni, ['①\u0301']], [uniBytes, SENTENCES], [bpe, SENTENCES], [bpe, FUZZ], [deb, LOWER], [alb, ALBERT_PLAIN]]);
     uniRefs = reference(uni, SENTENCES);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -179,16 +210,10 @@ describe('SentencePiece models converted like transformers, checked against sent
     });
     assert.ok(refs.some((r) => r.ids.includes(0)), 'the sentences exercise the unknown token');
     // Decoding (Metaspace decoder) gives sentencepiece's decoding where nothing was unknown.
-    const decoded = JSON.parse(
-      execFileSync(PY, ['-c', 'import json,sys,sentencepiece as s; p=s.SentencePieceProcessor(model_file=sys.argv[1]); print(json.dumps([p.decode(i) for i in json.load(sys.stdin)]))', uni], {
-        input: JSON.stringify(refs.map((r) => r.ids)),
-        encoding: 'utf8',
-      }),
-    ) as string[];
     let checked = 0;
     refs.forEach((r, k) => {
       if (r.ids.includes(0)) return;
-      assert.equal(tok.decode(r.ids), decoded[k], `decode of ${JSON.stringify(SENTENCES[k])}`);
+      assert.equal(tok.decode(r.ids), r.decoded, `decode of ${JSON.stringify(SENTENCES[k])}`);
       checked++;
     });
     assert.ok(checked >= 3, `decoded ${checked} sentences`);
@@ -196,10 +221,7 @@ describe('SentencePiece models converted like transformers, checked against sent
 
   it('500 random strings (controls, odd spaces, CJK, emoji, full-width, ligatures): same ids as sentencepiece, Unigram and BPE', async () => {
     // Combining marks are left out of the pool: see the next test for the one place HF differs.
-    const pool = Array.from('abcXYZkatoriseber  \t\n\r.,!?\'"-_0123456789éÉàçñÅøßﬁ²½東京大学日本語😀👍🏽©™ΐİŉǅẞⅫ①\u00a0\u200b\u3000\u2028ÿĀＡｂ\u0001\u007f\ufeff');
-    let seed = 99;
-    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-    const texts = Array.from({ length: 500 }, () => Array.from({ length: Math.floor(rnd() * 20) }, () => pool[Math.floor(rnd() * pool.length)]).join(''));
+    const texts = FUZZ;
     for (const [name, model] of [['fuzz-uni', uni], ['fuzz-bpe', bpe]] as const) {
       const tok = await folder(dir, name, model, 'spm.model', null);
       const refs = reference(model, texts);
@@ -268,9 +290,9 @@ describe('SentencePiece models converted like transformers, checked against sent
 
   it('DeBERTa-v2 converter: [CLS] A [SEP] template, [MASK] appended, lower-casing from tokenizer_config', async () => {
     // DeBERTa-v3's spm.model has [PAD] [CLS] [SEP] [UNK] as pieces 0-3; train one the same way.
-    const model = train(dir, 'deb', ['--model_type=unigram', '--vocab_size=300', '--pad_id=0', '--bos_id=1', '--eos_id=2', '--unk_id=3', '--pad_piece=[PAD]', '--bos_piece=[CLS]', '--eos_piece=[SEP]', '--unk_piece=[UNK]']);
+    const model = deb;
     const tok = await folder(dir, 'deb', model, 'spm.model', { tokenizer_class: 'DebertaV2Tokenizer', do_lower_case: true });
-    const refs = reference(model, SENTENCES.map((s) => s.toLowerCase()));
+    const refs = reference(model, LOWER);
     SENTENCES.forEach((t, k) => {
       if (t.trim() === '') return;
       const e = tok.encode(t.trim());
@@ -295,11 +317,10 @@ describe('SentencePiece models converted like transformers, checked against sent
   });
 
   it('ALBERT converter: lower-cases and strips accents before the charsmap, [CLS] A [SEP]', async () => {
-    const model = train(dir, 'alb', ['--model_type=unigram', '--vocab_size=300', '--control_symbols=[CLS],[SEP],[MASK]', '--pad_id=0', '--unk_id=1', '--bos_id=-1', '--eos_id=-1']);
+    const model = alb;
     const tok = await folder(dir, 'alb', model, 'spiece.model', { tokenizer_class: 'AlbertTokenizer' });
-    const texts = ['Kato RIMU sezé ça über naïve', 'Hello wörld ﬁne', 'theing  anberqui'];
-    const plain = texts.map((t) => t.normalize('NFKD').replace(/\p{Mn}/gu, '').toLowerCase());
-    const refs = reference(model, plain);
+    const texts = ALBERT_TEXTS;
+    const refs = reference(model, ALBERT_PLAIN);
     const [cls, sep] = [tok.tokenToId('[CLS]')!, tok.tokenToId('[SEP]')!];
     texts.forEach((t, k) => assert.deepEqual(tok.encode(t).ids, [cls, ...refs[k]!.ids, sep], `ids of ${JSON.stringify(t)}`));
     assert.deepEqual([tok.clsTokenId, tok.sepTokenId, tok.maskTokenId, tok.unkTokenId, tok.padTokenId], [cls, sep, tok.tokenToId('[MASK]'), 1, 0]);
