@@ -8,9 +8,15 @@ import { ModelError } from '../errors.ts';
 import type { Json, JsonObject } from './json.ts';
 import { mergesFromScores, parseSentencePieceModel, sentencePieceToTokenizerJson, type SpModel } from './sentencepiece.ts';
 
-export type SpmFlavor = 'generic' | 'xlm-roberta' | 'deberta-v2' | 't5' | 'albert' | 'llama';
+export type SpmFlavor = 'generic' | 'xlm-roberta' | 'deberta-v2' | 't5' | 'albert' | 'llama' | 'unsupported';
 
-/** Which transformers converter a folder's tokenizer_class / model_type selects. */
+/** Model types whose transformers converter reorders or extends the vocabulary in ways not done here. */
+const UNSUPPORTED_TYPES = /^(camembert|mbart|mbart50|xlnet|pegasus|pegasus_x|barthez|nllb|m2m_100|marian|big_bird|rembert|fnet|seamless_m4t|plbart|gemma\d?)$/;
+
+/**
+ * Which transformers converter a folder's tokenizer_class (else config.json model_type) selects;
+ * 'unsupported' for classes whose converter is not reproduced here (their ids would differ).
+ */
 export function spmFlavor(tokenizerClass: string, modelType: string): SpmFlavor {
   const c = tokenizerClass.replace(/Fast$/, '');
   if (c === 'XLMRobertaTokenizer' || (!c && modelType === 'xlm-roberta')) return 'xlm-roberta';
@@ -18,7 +24,10 @@ export function spmFlavor(tokenizerClass: string, modelType: string): SpmFlavor 
   if (c === 'T5Tokenizer' || (!c && (modelType === 't5' || modelType === 'mt5' || modelType === 'umt5'))) return 't5';
   if (c === 'AlbertTokenizer' || (!c && modelType === 'albert')) return 'albert';
   if (/^(Code)?LlamaTokenizer$/.test(c) || (!c && /^(llama|mistral)$/.test(modelType))) return 'llama';
-  return 'generic';
+  if (c === '' || c === 'PreTrainedTokenizer' || c === 'ReformerTokenizer' || c === 'BertGenerationTokenizer') {
+    return c === '' && UNSUPPORTED_TYPES.test(modelType) ? 'unsupported' : 'generic';
+  }
+  return 'unsupported';
 }
 
 export interface SpmConversion {
@@ -55,6 +64,14 @@ function added(id: number, content: string, special: boolean, lstrip = false): J
  * @example const { json } = convertSentencePiece(bytes, 'spm.model', 'deberta-v2', { do_lower_case: false });
  */
 export function convertSentencePiece(bytes: Uint8Array, file: string, flavor: SpmFlavor, config: JsonObject = {}): SpmConversion {
+  if (flavor === 'unsupported') {
+    const dir = file.replace(/[\\/][^\\/]*$/, '') || '.';
+    throw new ModelError(
+      `${file}: this tokenizer class converts its SentencePiece model in its own way, which finetune does not reproduce ` +
+        `(supported: XLM-RoBERTa, DeBERTa-v2/v3, T5, ALBERT, Llama and plain SentencePiece). Create tokenizer.json once with Python: ` +
+        `python -c "from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('${dir}').save_pretrained('${dir}')"`,
+    );
+  }
   const m = parseSentencePieceModel(bytes, file);
   // LlamaConverter is BPE-only; a Unigram model in such a folder gets the generic SpmConverter. A
   // tokenizer.model named by no class is Llama's when it is BPE without a normalization charsmap.

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileFormatError } from '../../src/errors.ts';
+import { FileFormatError, ModelError } from '../../src/errors.ts';
 import { loadTokenizer, saveTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/index.ts';
 import { NormalizedString } from '../../src/tokenizers/normalized.ts';
@@ -324,6 +324,17 @@ describe('SentencePiece models converted like transformers, checked against sent
     const [cls, sep] = [tok.tokenToId('[CLS]')!, tok.tokenToId('[SEP]')!];
     texts.forEach((t, k) => assert.deepEqual(tok.encode(t).ids, [cls, ...refs[k]!.ids, sep], `ids of ${JSON.stringify(t)}`));
     assert.deepEqual([tok.clsTokenId, tok.sepTokenId, tok.maskTokenId, tok.unkTokenId, tok.padTokenId], [cls, sep, tok.tokenToId('[MASK]'), 1, 0]);
+  });
+
+  it('classes whose converter is not reproduced (CamemBERT, mBART, XLNet...) are refused with the Python recipe', async () => {
+    for (const [name, cfg] of [['camembert', { tokenizer_class: 'CamembertTokenizer' }], ['xlnet', { tokenizer_class: 'XLNetTokenizerFast' }]] as const) {
+      await assert.rejects(folder(dir, name, uni, 'sentencepiece.bpe.model', cfg), (e: unknown) => e instanceof ModelError && /does not reproduce/.test(e.message) && /save_pretrained/.test(e.message));
+    }
+    const f = join(dir, 'mbart');
+    mkdirSync(f);
+    copyFileSync(uni, join(f, 'sentencepiece.bpe.model'));
+    writeFileSync(join(f, 'config.json'), JSON.stringify({ model_type: 'mbart' }));
+    await assert.rejects(loadTokenizer(f), /does not reproduce/);
   });
 
   it('a converted Unigram tokenizer saves as tokenizer.json and reloads identically', async () => {
