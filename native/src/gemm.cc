@@ -107,12 +107,13 @@ bool split_k(int64_t batch, bool transA, bool transB, int64_t M, int64_t N, int6
 }
 
 // C[i] += P[s * mn + i] for each piece s in order, i in [i0, i1).
-FT_CLONES void add_partials(float* C, const float* P, int64_t mn, int64_t pieces, int64_t i0, int64_t i1) {
+FT_KERNEL void add_partials_impl(float* C, const float* P, int64_t mn, int64_t pieces, int64_t i0, int64_t i1) {
   for (int64_t s = 0; s < pieces; s++) {
     const float* p = P + s * mn;
     for (int64_t i = i0; i < i1; i++) C[i] += p[i];
   }
 }
+FT_ISA_VARIANTS(add_partials)
 
 void gemm_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B, float beta, float* C) {
   const int64_t lda = M, ldb = N, mn = M * N;

@@ -18,8 +18,6 @@
 
 namespace ft {
 
-bool gemm_uses_avx2();
-
 namespace small_gemm {
 
 constexpr int kMR = 6, kNR = 16;
@@ -161,7 +159,7 @@ inline void gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float
                        const float* B, int64_t ldb, bool acc, float* C, int64_t ldc, float* scratch) {
   if (M <= 0 || N <= 0) return;
 #ifdef FT_SMALL_GEMM_AVX2
-  if (gemm_uses_avx2()) {
+  if (isa_level() >= kIsaAvx2) {
     small_gemm::gemm_avx2(M, N, K, alpha, A, ars, aks, B, ldb, acc, C, ldc, scratch);
     return;
   }

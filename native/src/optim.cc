@@ -9,7 +9,7 @@
 namespace ft {
 namespace {
 
-FT_CLONES void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
+FT_KERNEL void adamw_range_impl(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
                            float one_minus_b1, float one_minus_b2, float step_size, float inv_sqrt_bc2, float eps,
                            float gscale) {
   for (int64_t i = 0; i < n; i++) {
@@ -22,6 +22,7 @@ FT_CLONES void adamw_range(float* p, const float* g, float* m, float* v, int64_t
     p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
   }
 }
+FT_ISA_VARIANTS(adamw_range)
 
 }  // namespace
 
