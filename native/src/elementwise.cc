@@ -239,8 +239,12 @@ FT_KERNEL void copy_range_impl(int nd, const int64_t* cs, const int64_t (*cst)[k
 }
 FT_ISA_VARIANTS(copy_range)
 
+// In double, as the reference: the product is exact, one rounding to double, one to float. (The float
+// form `y += alpha * x` was contracted to an FMA in the AVX2 build but rounded twice in the baseline
+// one, so the portable variant, untested until setIsa existed, differed from the reference.)
 FT_KERNEL void axpy_range_impl(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+  const double a = static_cast<double>(alpha);
+  for (int64_t i = 0; i < n; i++) y[i] = static_cast<float>(static_cast<double>(y[i]) + a * static_cast<double>(x[i]));
 }
 FT_ISA_VARIANTS(axpy_range)
 

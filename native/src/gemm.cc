@@ -9,6 +9,7 @@
 // 4 busy threads on 2 cores (measured here: 1.1-2x slower); with this split one sgemm reaches the
 // same speed as OpenBLAS's own threading on BERT-base shapes (~71 GFLOP/s on 2 cores here both ways).
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -20,6 +21,7 @@ extern "C" {
 void cblas_sgemm(int order, int transA, int transB, int M, int N, int K, float alpha, const float* A, int lda,
                  const float* B, int ldb, float beta, float* C, int ldc);
 void openblas_set_num_threads(int n);
+char* openblas_get_corename(void);
 }
 #endif
 
@@ -32,6 +34,16 @@ bool init_blas() {
   return true;
 }
 bool g_use_blas = init_blas();
+
+// Whether the OpenBLAS core picked for this CPU has AVX-512 SGEMM kernels. Debian's 0.3.21 does not know
+// Zen 4/5 and picks "Haswell" (AVX2) there.
+bool blas_core_has_avx512() {
+  const char* c = openblas_get_corename();
+  if (!c) return false;
+  for (const char* k : {"SkylakeX", "skylakex", "Cooperlake", "cooperlake", "SapphireRapids", "sapphirerapids"})
+    if (std::strstr(c, k)) return true;
+  return false;
+}
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 #else
 bool g_use_blas = false;
@@ -69,7 +81,14 @@ bool use_blas() { return g_use_blas; }
 //   4096x256x256 on one thread, 23 GFLOP/s on two at 4096x256x1024 inside a training step;
 // - at most 64 rows with K <= 1024: 12-16 GFLOP/s.
 // OpenBLAS keeps the products with N >= 512 and K >= 384 (BERT-base, bert-small, MiniLM's FFN).
+// With the AVX-512 built-in kernel in use and an OpenBLAS core without AVX-512 kernels (Debian's 0.3.21
+// on Zen 5 picks Haswell), the built-in kernel wins every shape: 1.7-3x on BERT-base's (bench/isa.ts,
+// docs/performance.md), so OpenBLAS is not called at all then.
 static bool blas_is_slow_for(bool transA, bool transB, int64_t M, int64_t N, int64_t K) {
+#ifdef FT_HAVE_CBLAS
+  static const bool blas_avx512 = blas_core_has_avx512();
+  if (isa_level() >= kIsaAvx512 && !blas_avx512) return true;
+#endif
   return (transA && !transB) || K < 384 || N < 512 || (M <= 64 && K <= 1024);
 }
 
