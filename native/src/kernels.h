@@ -102,7 +102,8 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
 // ---- machine (threads.cc) ----
 /**
  * Measured FMA throughput on every thread in GFLOP/s over about `ms` milliseconds, with the vector width
- * of ISA level `isa` (kIsaAvx2: ymm, kIsaAvx512: zmm; bench only). 0 when the CPU lacks that level.
+ * of ISA level `isa` (kIsaAvx2: ymm, kIsaAvx512: zmm; 3: AVX512_BF16 dot products, 2 flops per bf16
+ * multiply-add; bench only). 0 when the CPU lacks it.
  */
 double fma_peak_gflops(int ms, int isa);
 

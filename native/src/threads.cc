@@ -222,14 +222,35 @@ FT_TARGET_AVX512 double fma_loop512(int64_t iters) {
   _mm512_storeu_ps(o, s);
   return o[0];
 }
+
+// bf16 dot products (AVX512_BF16 VDPBF16PS: 16 lanes x 2 bf16 pairs, 64 flops per instruction).
+__attribute__((target("avx512f,avx512bf16"))) double dpbf16_loop(int64_t iters) {
+  __m512 a0 = _mm512_set1_ps(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+         a10 = a0, a11 = a0;
+  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+  for (int64_t i = 0; i < iters; i++) {
+    a0 = _mm512_dpbf16_ps(a0, b, b); a1 = _mm512_dpbf16_ps(a1, b, b); a2 = _mm512_dpbf16_ps(a2, b, b);
+    a3 = _mm512_dpbf16_ps(a3, b, b); a4 = _mm512_dpbf16_ps(a4, b, b); a5 = _mm512_dpbf16_ps(a5, b, b);
+    a6 = _mm512_dpbf16_ps(a6, b, b); a7 = _mm512_dpbf16_ps(a7, b, b); a8 = _mm512_dpbf16_ps(a8, b, b);
+    a9 = _mm512_dpbf16_ps(a9, b, b); a10 = _mm512_dpbf16_ps(a10, b, b); a11 = _mm512_dpbf16_ps(a11, b, b);
+    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),
+                     "+v"(a9), "+v"(a10), "+v"(a11));
+  }
+  __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), a11);
+  float o[16];
+  _mm512_storeu_ps(o, s);
+  return o[0];
+}
 #endif
 }  // namespace
 
 double fma_peak_gflops(int ms, int isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (isa < kIsaAvx2 || isa > kIsaAvx512 || isa > isa_max()) return 0.0;
+  // isa 3: bf16 dot products (AVX512_BF16), counted as 2 flops per bf16 multiply-add.
+  const bool bf16 = isa == 3 && isa_max() >= kIsaAvx512 && __builtin_cpu_supports("avx512bf16");
+  if (!bf16 && (isa < kIsaAvx2 || isa > kIsaAvx512 || isa > isa_max())) return 0.0;
   const bool wide = isa == kIsaAvx512;
-  auto loop = [wide](int64_t n) { return wide ? fma_loop512(n) : fma_loop(n); };
+  auto loop = [wide, bf16](int64_t n) { return bf16 ? dpbf16_loop(n) : wide ? fma_loop512(n) : fma_loop(n); };
   using clk = std::chrono::steady_clock;
   // Calibrate on one thread, then run every thread for about `ms` milliseconds.
   int64_t iters = 1 << 20;
@@ -242,7 +263,7 @@ double fma_peak_gflops(int ms, int isa) {
   auto t1 = clk::now();
   parallel_threads(num_threads(), [&](int, int) { sink = sink + loop(target); });
   double secs = std::chrono::duration<double>(clk::now() - t1).count();
-  flops = static_cast<double>(target) * 12.0 * (wide ? 32.0 : 16.0) * num_threads();
+  flops = static_cast<double>(target) * 12.0 * (bf16 ? 64.0 : wide ? 32.0 : 16.0) * num_threads();
   (void)sink;
   return flops / secs / 1e9;
 #else

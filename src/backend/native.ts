@@ -347,3 +347,11 @@ export function measureFmaPeak(ms = 300, isa?: IsaLevel): number {
   const level = ISA_LEVELS.indexOf(isa ?? nativeBuildInfo().isaMax);
   return guard((a) => a.fmaPeak(ms, level));
 }
+
+/**
+ * Measured bf16 dot-product throughput (AVX512_BF16 VDPBF16PS, fp32 accumulation; a multiply-add counts
+ * as 2 flops) on every kernel thread, in GFLOP/s; 0 when the CPU has no bf16 dot products. For benchmarks.
+ */
+export function measureBf16Peak(ms = 300): number {
+  return guard((a) => a.fmaPeak(ms, 3));
+}
