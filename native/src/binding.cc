@@ -22,6 +22,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("blas", ft::blas_compiled());
   o.Set("useBlas", ft::use_blas());
+  o.Set("blasCore", ft::blas_core());
   o.Set("avx2", ft::gemm_uses_avx2());
   o.Set("isa", ft::isa_name(ft::isa_level()));
   o.Set("isaMax", ft::isa_name(ft::isa_max()));

@@ -73,6 +73,15 @@ bool set_use_blas(bool on) {
 
 bool use_blas() { return g_use_blas; }
 
+const char* blas_core() {
+#ifdef FT_HAVE_CBLAS
+  const char* c = openblas_get_corename();
+  return c ? c : "";
+#else
+  return "";
+#endif
+}
+
 // Products OpenBLAS (0.3.21, Debian's) handles badly, measured on BERT's shapes (the built-in kernel
 // runs at 34-42 GFLOP/s per core on every shape and placement here, OpenBLAS at up to ~5% more on the
 // big ones but, depending on the shape and on where the operands sit in memory, at a third of that):

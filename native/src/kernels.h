@@ -53,6 +53,8 @@ const char* blas_compiled();
 /** Select BLAS (true) or the built-in GEMM (false) at run time; returns false if BLAS is not compiled in. */
 bool set_use_blas(bool on);
 bool use_blas();
+/** The OpenBLAS core chosen for this CPU (e.g. "Haswell", "SkylakeX"); "" without OpenBLAS. */
+const char* blas_core();
 /** Whether an AVX2+FMA (or wider) GEMM micro-kernel is in use now (isa_level() >= avx2). */
 bool gemm_uses_avx2();
 

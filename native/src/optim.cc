@@ -2,6 +2,7 @@
 // eps outside the sqrt) and gradient scaling folded in (clipping). Elementwise, so any split is
 // deterministic. Not here: the global gradient norm (reduce.cc sum_squares) or schedules.
 #include <cmath>
+#include <cstdint>
 
 #include "common.h"
 #include "kernels.h"
@@ -33,10 +34,23 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   const float step_size = static_cast<float>(lr / bc1);
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+  const auto range = [&](int64_t b, int64_t e) {
     adamw_range(p + b, g + b, m + b, v + b, e - b, decay, static_cast<float>(beta1), static_cast<float>(beta2),
                 static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2), step_size, inv_sqrt_bc2,
                 static_cast<float>(eps), static_cast<float>(grad_scale));
+  };
+  parallel_for(n, 1 << 14, [&](int64_t b, int64_t e) {
+    // Start the vector loop on a 64-byte boundary of p: large typed arrays sit 16 bytes past a page
+    // boundary (malloc's header), so every 64-byte zmm load and store split two cache lines, which made
+    // the AVX-512 variant 10-16% slower than AVX2 on DRAM-sized parameter sets. m, v and g are laid out
+    // the same way, so aligning p usually aligns all four. Elementwise: the split changes no result.
+    const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(p + b) & 63) / sizeof(float));
+    const int64_t head = mis == 0 ? 0 : 16 - mis;
+    if (head > 0 && head < e - b) {
+      range(b, b + head);
+      b += head;
+    }
+    range(b, e);
   });
 }
 

@@ -16,6 +16,8 @@ export interface NativeBuildInfo {
   blas: 'openblas' | 'builtin';
   /** The GEMM in use now (see setGemmImplementation). */
   gemm: 'openblas' | 'builtin';
+  /** OpenBLAS's kernel set for this CPU (e.g. 'Haswell', 'SkylakeX'); '' without OpenBLAS. */
+  blasCore: string;
   /** Whether AVX2+FMA (or wider) kernels are in use now. */
   avx2: boolean;
   /** The instruction-set variant of the kernels in use now (see setIsa). */
@@ -37,7 +39,7 @@ type Maybe<T> = T | null;
 
 /** The raw addon surface (argument order as in native/src/binding.cc). */
 interface Addon {
-  info(): { blas: string; useBlas: boolean; avx2: boolean; isa: string; isaMax: string; threads: number; openmp: boolean };
+  info(): { blas: string; useBlas: boolean; blasCore: string; avx2: boolean; isa: string; isaMax: string; threads: number; openmp: boolean };
   setNumThreads(n: number): void;
   setUseBlas(on: boolean): boolean;
   fmaPeak(ms: number, isa: number): number;
@@ -283,7 +285,7 @@ export function loadNativeBackend(): Backend | null {
 export function nativeBuildInfo(): NativeBuildInfo {
   const i = lib().info();
   const blas = i.blas === 'openblas' ? 'openblas' : 'builtin';
-  return { blas, gemm: i.useBlas ? blas : 'builtin', avx2: i.avx2, isa: toIsa(i.isa), isaMax: toIsa(i.isaMax), threads: i.threads, openmp: i.openmp };
+  return { blas, gemm: i.useBlas ? blas : 'builtin', blasCore: i.blasCore, avx2: i.avx2, isa: toIsa(i.isa), isaMax: toIsa(i.isaMax), threads: i.threads, openmp: i.openmp };
 }
 
 function toIsa(s: string): IsaLevel {
