@@ -191,20 +191,23 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, c
       continue;
     }
     // Split the longer side of C into 2 pieces per thread, aligned to the micro-tile (16 columns /
-    // 8 rows), taken dynamically: each piece packs the shared operand once (a few % of its work), and
-    // a thread held up by the OS does not hold up the whole product.
+    // 8 rows; 32 columns / 14 rows for the AVX-512 kernel's 14x32 tile), taken dynamically: each piece
+    // packs the shared operand once (a few % of its work), and a thread held up by the OS does not hold
+    // up the whole product.
+    const bool wide = isa_level() >= kIsaAvx512;
+    const int64_t cu = wide ? 32 : 16, ru = wide ? 14 : 8;
     const bool byCols = N >= M;
-    const int64_t units = byCols ? (N + 15) / 16 : (M + 7) / 8;
+    const int64_t units = byCols ? (N + cu - 1) / cu : (M + ru - 1) / ru;
     const int64_t pieces = units < 2 * nt ? units : 2 * nt;
     parallel_for(pieces, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; p++) {
         const int64_t u0 = units * p / pieces, u1 = units * (p + 1) / pieces;
         if (byCols) {
-          const int64_t j0 = u0 * 16, j1 = u1 * 16 < N ? u1 * 16 : N;
+          const int64_t j0 = u0 * cu, j1 = u1 * cu < N ? u1 * cu : N;
           const float* Bj = transB ? B + j0 * ldb : B + j0;
           sgemm_serial(transA, transB, M, j1 - j0, K, alpha, A, lda, Bj, ldb, beta, C + j0, ldc);
         } else {
-          const int64_t i0 = u0 * 8, i1 = u1 * 8 < M ? u1 * 8 : M;
+          const int64_t i0 = u0 * ru, i1 = u1 * ru < M ? u1 * ru : M;
           const float* Ai = transA ? A + i0 : A + i0 * lda;
           sgemm_serial(transA, transB, i1 - i0, N, K, alpha, Ai, lda, B, ldb, beta, C + i0 * ldc, ldc);
         }

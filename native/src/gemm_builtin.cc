@@ -177,7 +177,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, 
 // loads (the 6x16 AVX2 tile does 12 per 8), which keeps Zen 5's two 512-bit FMA pipes busy from L1.
 // Partial tiles (mr < MR, nr < 32) store through column masks: no temporary, no scalar tail.
 constexpr int MR512 = 14, NR512 = 32;
-constexpr int64_t MC512 = 14 * 12, NC512 = 3072;
+constexpr int64_t MC512 = 14 * 24, NC512 = 1536;
 
 template <int R>
 FT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
