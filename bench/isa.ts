@@ -106,7 +106,7 @@ function main(): void {
 
   for (const t of threadList) {
     setNumThreads(t);
-    const peaks = (['avx2', 'avx512'] as IsaLevel[]).filter((l) => levels.includes(l)).map((l) => [l, Math.max(...Array.from({ length: 5 }, () => measureFmaPeak(100, l)))] as const);
+    const peaks = (['avx2', 'avx512'] as IsaLevel[]).filter((l) => levels.includes(l)).map((l) => [l, Math.max(...Array.from({ length: 20 }, () => measureFmaPeak(20, l)))] as const);
     console.log(`\n${t} thread(s): FMA peak ${peaks.map(([l, p]) => `${l} ${p.toFixed(0)} GFLOP/s`).join(', ')}`);
     const vs = variants(levels, info.blas === 'openblas');
     const widest = peaks[peaks.length - 1]?.[1] ?? 0;

@@ -287,13 +287,14 @@ async function main(): Promise<void> {
   const threads = f.threads > 0 ? f.threads : info.threads;
   // Best of several short probes: a busy machine can only make a probe slower, never faster. The fp32
   // peak is the widest ISA's (AVX-512 where present), the AVX2 one is printed beside it.
-  const best = (probe: () => number): number => Math.max(...Array.from({ length: 5 }, probe));
+  // Many short probes: on a loaded machine a short one is likelier to run undisturbed.
+  const best = (probe: () => number): number => Math.max(...Array.from({ length: 15 }, probe));
   const peaks: Peaks = {
     cpu: cpuLabel(),
     isa: info.isa,
-    fp32: best(() => measureFmaPeak(200, info.isaMax)),
-    avx2: info.isaMax === 'portable' ? 0 : best(() => measureFmaPeak(200, 'avx2')),
-    bf16: best(() => measureBf16Peak(200)),
+    fp32: best(() => measureFmaPeak(50, info.isaMax)),
+    avx2: info.isaMax === 'portable' ? 0 : best(() => measureFmaPeak(50, 'avx2')),
+    bf16: best(() => measureBf16Peak(50)),
   };
   const peak = peaks.fp32;
   const bw = measureBandwidth();

@@ -34,7 +34,22 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
   const float decay = static_cast<float>(1.0 - lr * weight_decay);
   const float step_size = static_cast<float>(lr / bc1);
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  // AVX-512 only when p, g, m and v sit at the same offset modulo 64 bytes: otherwise zmm accesses to some
+  // of them split cache lines on every access, and on DRAM-sized sets the AVX-512 loop ran at 0.76x the
+  // AVX2 one (3M floats, 16-byte skew; 1.00x when co-aligned, 1.4-1.6x in cache).
+  const uintptr_t skew = (reinterpret_cast<uintptr_t>(p) ^ reinterpret_cast<uintptr_t>(g)) |
+                         (reinterpret_cast<uintptr_t>(p) ^ reinterpret_cast<uintptr_t>(m)) |
+                         (reinterpret_cast<uintptr_t>(p) ^ reinterpret_cast<uintptr_t>(v));
+  const bool narrow = (skew & 63) != 0 && n * static_cast<int64_t>(sizeof(float)) > (1 << 20) && isa_level() >= kIsaAvx512;
   const auto range = [&](int64_t b, int64_t e) {
+#ifdef FT_ISA_X86
+    if (narrow) {
+      adamw_range_avx2(p + b, g + b, m + b, v + b, e - b, decay, static_cast<float>(beta1), static_cast<float>(beta2),
+                       static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2), step_size, inv_sqrt_bc2,
+                       static_cast<float>(eps), static_cast<float>(grad_scale));
+      return;
+    }
+#endif
     adamw_range(p + b, g + b, m + b, v + b, e - b, decay, static_cast<float>(beta1), static_cast<float>(beta2),
                 static_cast<float>(1.0 - beta1), static_cast<float>(1.0 - beta2), step_size, inv_sqrt_bc2,
                 static_cast<float>(eps), static_cast<float>(grad_scale));
