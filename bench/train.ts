@@ -220,23 +220,25 @@ function printTraining(rows: Row[], pk: Peaks): void {
 }
 
 function printInference(rows: Row[]): void {
-  console.log('\nInference (eval mode, no grad), same batch, median');
-  const h = `${pad('model', 22, false)} ${pad('load', 5)} | ${pad('finetune s/s', 12)} ${pad('GFLOP/s', 7)} | ${pad('torch s/s', 9)} ${pad('GFLOP/s', 7)} | ${pad('speedup', 7)}`;
+  console.log('\nInference (eval mode, no grad), same batch, median; PyTorch at its faster thread setting');
+  const h = `${pad('model', 22, false)} ${pad('load', 5)} | ${pad('finetune s/s', 12)} ${pad('GFLOP/s', 7)} | ${pad('pt fp32 s/s', 11)} ${pad('GFLOP/s', 7)} | ${pad('pt bf16 s/s', 11)} ${pad('GFLOP/s', 7)} | ${pad('fp32 x', 7)} ${pad('bf16 x', 7)}`;
   console.log(h);
   console.log('-'.repeat(h.length));
   for (const r of rows) {
     const ms = median(r.ours.inferMs);
     const flops = forwardFlops(r.c);
-    let tail = `| ${pad('-', 9)} ${pad('-', 7)} | ${pad('-', 7)}`;
     // The faster PyTorch setting for inference may differ from training's.
-    const cands = [r.torch, r.torchOther].filter((t): t is TorchReport => t !== null);
-    if (cands.length) {
-      const best = cands.reduce((a, b) => (median(a.inferMs) <= median(b.inferMs) ? a : b));
-      const tms = median(best.inferMs);
-      tail = `| ${pad(((r.c.batch * 1000) / tms).toFixed(2), 9)} ${pad((flops / (tms * 1e6)).toFixed(1), 7)} | ${pad(`${(tms / ms).toFixed(2)}x`, 7)}`;
-    }
-    console.log(`${pad(r.c.label, 22, false)} ${pad(r.load, 5)} | ${pad(((r.c.batch * 1000) / ms).toFixed(2), 12)} ${pad((flops / (ms * 1e6)).toFixed(1), 7)} ${tail}`);
+    const bestInfer = (cands: Array<TorchReport | null>): number | null => {
+      const ok = cands.filter((t): t is TorchReport => t !== null);
+      return ok.length ? Math.min(...ok.map((t) => median(t.inferMs))) : null;
+    };
+    const cell = (tms: number | null): string => (tms === null ? `${pad('-', 11)} ${pad('-', 7)}` : `${pad(((r.c.batch * 1000) / tms).toFixed(2), 11)} ${pad((flops / (tms * 1e6)).toFixed(1), 7)}`);
+    const ratio = (tms: number | null): string => (tms === null ? '-' : `${(tms / ms).toFixed(2)}x`);
+    const f32 = bestInfer([r.torch, r.torchOther]);
+    const b16 = bestInfer([r.torchBf16, r.torchBf16Other]);
+    console.log(`${pad(r.c.label, 22, false)} ${pad(r.load, 5)} | ${pad(((r.c.batch * 1000) / ms).toFixed(2), 12)} ${pad((flops / (ms * 1e6)).toFixed(1), 7)} | ${cell(f32)} | ${cell(b16)} | ${pad(ratio(f32), 7)} ${pad(ratio(b16), 7)}`);
   }
+  console.log('fp32 x / bf16 x = PyTorch fp32 / bf16-autocast inference time over finetune fp32 inference time (> 1: finetune faster).');
 }
 
 function printProfile(c: BenchConfig, rep: FinetuneReport, peak: number, bw: number): void {
