@@ -177,7 +177,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int64_t kc, const float* a, 
 // loads (the 6x16 AVX2 tile does 12 per 8), which keeps Zen 5's two 512-bit FMA pipes busy from L1.
 // Partial tiles (mr < MR, nr < 32) store through column masks: no temporary, no scalar tail.
 constexpr int MR512 = 14, NR512 = 32;
-constexpr int64_t MC512 = 14 * 24, NC512 = 1536;
+constexpr int64_t KC512 = 256, MC512 = 14 * 24, NC512 = 1536;
 
 template <int R>
 FT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
@@ -223,18 +223,18 @@ FT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, f
 #endif
 
 // The blocked driver for one tile shape: loops over NC columns, KC of K, MC rows, then micro-tiles.
-template <int TMR, int TNR, int64_t TMC, int64_t TNC, MicroKernel micro>
+template <int TMR, int TNR, int64_t TKC, int64_t TMC, int64_t TNC, MicroKernel micro>
 void blocked(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const int64_t kcmax = K < KC ? K : KC;
+  const int64_t kcmax = K < TKC ? K : TKC;
   const int64_t ncmax = N < TNC ? (N + TNR - 1) / TNR * TNR : TNC;
   const int64_t mcmax = M < TMC ? (M + TMR - 1) / TMR * TMR : TMC;
   float* bpack = thread_scratch(0, static_cast<size_t>(kcmax * ncmax));
   float* apack = thread_scratch(1, static_cast<size_t>(kcmax * mcmax));
   for (int64_t jc = 0; jc < N; jc += TNC) {
     const int64_t nc = N - jc < TNC ? N - jc : TNC;
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = K - pc < KC ? K - pc : KC;
+    for (int64_t pc = 0; pc < K; pc += TKC) {
+      const int64_t kc = K - pc < TKC ? K - pc : TKC;
       const float b_eff = pc == 0 ? beta : 1.0f;
       pack_b<TNR>(B, ldb, transB, jc, nc, pc, kc, bpack);
       for (int64_t ic = 0; ic < M; ic += TMC) {
@@ -267,16 +267,16 @@ void sgemm_builtin(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
 #ifdef FT_HAVE_AVX2_KERNEL
   const int isa = isa_level();
   if (isa >= kIsaAvx512) {
-    blocked<MR512, NR512, MC512, NC512, micro_avx512<MR512>>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                                             ldc);
+    blocked<MR512, NR512, KC512, MC512, NC512, micro_avx512<MR512>>(transA, transB, M, N, K, alpha, A, lda, B, ldb,
+                                                                    beta, C, ldc);
     return;
   }
   if (isa == kIsaAvx2) {
-    blocked<MR, NR, MC, NC, micro_avx2>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    blocked<MR, NR, KC, MC, NC, micro_avx2>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #endif
-  blocked<MR, NR, MC, NC, micro_generic>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  blocked<MR, NR, KC, MC, NC, micro_generic>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace ft
