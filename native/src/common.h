@@ -18,9 +18,14 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FT_ISA_X86 1
 #define FT_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe")))
+#if defined(__clang__)  // clang: no prefer-vector-width in target(); its generic tuning already prefers 512
+#define FT_TARGET_AVX512 \
+  __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,avx512f,avx512bw,avx512dq,avx512vl,avx512cd")))
+#else
 #define FT_TARGET_AVX512                                                                                     \
   __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,avx512f,avx512bw,avx512dq,avx512vl,avx512cd," \
                         "prefer-vector-width=512")))
+#endif
 #define FT_ISA_VARIANTS(name)                                                                                \
   template <class... A>                                                                                     \
   __attribute__((noinline)) auto name##_base(A... a) { return name##_impl(a...); }                         \
