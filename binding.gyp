@@ -1,9 +1,10 @@
 # node-gyp build of the finetune native backend (src/backend/native.ts loads build/Release/finetune_native.node).
 # - C++17, -O3. Threads: the worker pool in native/src/threads.cc; OpenMP is linked only for its default
 #   thread count (OMP_NUM_THREADS, else the CPUs this process may use).
-# - x64 baseline is x86-64-v2 (SSE4.2, every x86-64 CPU since ~2009); hot loops are
-#   compiled a second time for x86-64-v3 (AVX2+FMA) with GCC target_clones and picked at load time, and the
-#   GEMM micro-kernel is chosen at run time the same way: one binary, safe on old CPUs, fast on new ones.
+# - x64 baseline is x86-64-v2 (SSE4.2, every x86-64 CPU since ~2009); hot loops are also compiled
+#   for AVX2+FMA and for AVX-512 (FT_ISA_VARIANTS in common.h) and the GEMM micro-kernels likewise; the
+#   variant is picked at run time (isa.cc: CPUID + XGETBV, setIsa forces a lower one): one binary, safe
+#   on old CPUs, fast on new ones.
 # - OpenBLAS when native/detect-blas.cjs can link it (FINETUNE_NO_BLAS=1 forces the built-in GEMM; the
 #   built-in GEMM is always compiled too and can be selected at run time, so tests cover both paths).
 {
@@ -16,6 +17,7 @@
       'sources': [
         'native/src/binding.cc',
         'native/src/threads.cc',
+        'native/src/isa.cc',
         'native/src/elementwise.cc',
         'native/src/reduce.cc',
         'native/src/gemm.cc',

@@ -268,7 +268,7 @@ function main(): void {
   const info = nativeBuildInfo();
   // Best of three short probes: a busy machine can only make the probe slower, never faster.
   const peak = Math.max(measureFmaPeak(300), measureFmaPeak(300), measureFmaPeak(300));
-  console.log(`finetune native: gemm=${info.gemm} (built with ${info.blas}), avx2=${info.avx2}, threads=${info.threads}`);
+  console.log(`finetune native: gemm=${info.gemm} (built with ${info.blas}), isa=${info.isa} (widest ${info.isaMax}), threads=${info.threads}`);
   console.log(`measured fp32 FMA peak: ${peak.toFixed(0)} GFLOP/s on ${info.threads} threads (issue #2 quotes ~200 on its machine)`);
   console.log(`shapes: BERT-base B=${B} T=${T} C=${C} heads=${H} FFN=${FFN} vocab=${VOCAB}\n`);
 

@@ -4,6 +4,8 @@
 # pooler dense + tanh on [CLS], cross-entropy), loaded from the safetensors file the finetune side wrote
 # (same names, same random weights) and trained on the same batch with torch.optim.AdamW (two groups,
 # no decay for biases and LayerNorm weights) and clip_grad_norm_, as transformers' Trainer does.
+# With "bf16": true the forward passes (and the loss) run under torch.autocast('cpu', dtype=torch.bfloat16):
+# bf16 matrix products, fp32 master weights and optimizer state, as a PyTorch user would mix precision.
 # Needs only torch (Debian's python3-torch); prints one JSON line. Not a test: nothing is asserted.
 # Usage: python3 torch_train.py '{"config": {...}, "weights": ..., "batch": ..., "threads": 0, ...}'
 
@@ -172,8 +174,14 @@ def optimizer(model, cfg):
     return torch.optim.AdamW(groups, lr=cfg["lr"], betas=(0.9, 0.999), eps=1e-8)
 
 
+def autocast(cfg):
+    """bf16 autocast when cfg["bf16"], else a no-op context."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg.get("bf16")))
+
+
 def train_step(model, opt, cfg, ids, mask, types, labels):
-    loss, _ = model(ids, mask, types, labels)
+    with autocast(cfg):
+        loss, _ = model(ids, mask, types, labels)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["maxGradNorm"])
     opt.step()
@@ -218,12 +226,12 @@ def main():
     types, labels = b["token_type_ids"].long(), b["labels"].long()
 
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(cfg):
         loss, logits = model(ids, mask, types, labels)
     check = {"checkLoss": loss.item(), "checkLogits": logits.flatten()[:4].tolist()}
 
     infer = []
-    with torch.no_grad():
+    with torch.no_grad(), autocast(cfg):
         for i in range(cfg["warmup"] + cfg["inferSteps"]):
             t0 = time.perf_counter()
             model(ids, mask, types)
@@ -242,6 +250,7 @@ def main():
     print(json.dumps({
         "threads": torch.get_num_threads(),
         "version": torch.__version__,
+        "bf16": bool(cfg.get("bf16")),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainMs": train,
         "inferMs": infer,

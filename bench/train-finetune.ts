@@ -3,6 +3,9 @@
 // writes those weights and the batch to safetensors for the PyTorch side, then times training steps
 // (forward + loss + backward + clip + AdamW + zero grad, as src/train/trainer.ts does) and inference.
 // Prints one JSON line. With --profile it times every kernel call instead (bench/profile.ts).
+// --bf16 asks for bf16 mixed precision: `bf16: true` goes through the training settings when they have
+// one (applyBf16 is the single place that switches the step to it), else the report is an error
+// "finetune bf16: not available" and the table shows the column empty.
 // Not here: PyTorch (torch_train.py), tables and ratios (train.ts).
 
 import { existsSync, mkdirSync } from 'node:fs';
@@ -15,6 +18,7 @@ import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors.ts';
 import { BertForSequenceClassification } from '../src/models/bert.ts';
 import type { ModelBatch } from '../src/models/types.ts';
 import { manualSeed } from '../src/nn/init.ts';
+import { applyOverrides, DEFAULT_TRAINING_ARGUMENTS, type TrainingArguments } from '../src/train/args.ts';
 import { AdamW, decayGroups } from '../src/optim/adamw.ts';
 import { clipScale, globalGradNorm } from '../src/optim/clip.ts';
 import * as F from '../src/tensor/index.ts';
@@ -31,10 +35,11 @@ interface Args {
   weights: string | null;
   batchFile: string | null;
   profile: boolean;
+  bf16: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { config: 'tiny', warmup: 2, steps: 5, inferSteps: 5, threads: 0, weights: null, batchFile: null, profile: false };
+  const a: Args = { config: 'tiny', warmup: 2, steps: 5, inferSteps: 5, threads: 0, weights: null, batchFile: null, profile: false, bf16: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -46,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--weights') a.weights = v, i++;
     else if (k === '--batch-file') a.batchFile = v, i++;
     else if (k === '--profile') a.profile = true;
+    else if (k === '--bf16') a.bf16 = true;
     else throw new Error(`train-finetune: unknown argument ${k}`);
   }
   return a;
@@ -54,6 +60,8 @@ function parseArgs(argv: string[]): Args {
 /** The worker's report (one JSON line on stdout). */
 export interface FinetuneReport {
   config: string;
+  /** Whether the step ran with bf16 mixed precision. */
+  bf16: boolean;
   threads: number;
   parameters: number;
   /** Wall time of each timed training step, ms. */
@@ -68,8 +76,22 @@ export interface FinetuneReport {
   profile?: { steps: number; stepMs: number[]; ops: [string, OpTally][] };
 }
 
+/**
+ * The training settings with `bf16: true`, or an error "finetune bf16: not available" when this build's
+ * TrainingArguments has no bf16 setting. The hook for bf16 mixed precision (branch wip/bf16): once the
+ * setting exists, this is where the bench makes the step below use it.
+ */
+function applyBf16(): TrainingArguments {
+  if (!Object.hasOwn(DEFAULT_TRAINING_ARGUMENTS, 'bf16')) {
+    throw new Error('finetune bf16: not available (TrainingArguments has no bf16 setting in this build)');
+  }
+  const targs = applyOverrides(DEFAULT_TRAINING_ARGUMENTS, { bf16: true }, '--bf16');
+  throw new Error(`finetune bf16: not available (bf16=${String((targs as unknown as Record<string, unknown>).bf16)} is a setting now, but bench/train-finetune.ts applyBf16 does not yet switch the training step to it)`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.bf16) applyBf16();
   if (!nativeAvailable()) throw new Error(`native backend unavailable: ${nativeLoadError()}`);
   if (args.threads > 0) setNumThreads(args.threads);
   const cfg = CONFIGS.find((c) => c.key === args.config);
@@ -144,6 +166,7 @@ async function main(): Promise<void> {
 
   const report: FinetuneReport = {
     config: cfg.key,
+    bf16: args.bf16,
     threads: getNumThreads(),
     parameters: params.reduce((n, p) => n + p.size, 0),
     trainMs,
@@ -170,6 +193,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stdout.write(`${JSON.stringify({ error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) })}\n`);
+  const msg = e instanceof Error ? (e.message.startsWith('finetune bf16:') ? e.message : `${e.message}\n${e.stack ?? ''}`) : String(e);
+  process.stdout.write(`${JSON.stringify({ error: msg })}\n`);
   process.exitCode = 1;
 });

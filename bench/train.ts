@@ -1,22 +1,25 @@
 // `npm run bench`: BERT fine-tuning throughput, finetune against PyTorch on the same machine in one run.
 // For each configuration (bench/train-configs.ts) it runs the finetune side (bench/train-finetune.ts)
-// and the PyTorch side (bench/torch_train.py, at its default thread setting and at
-// torch.set_num_threads(N); the faster is reported) in separate processes, same weights (one safetensors
-// file), same batch, and prints samples/s, tokens/s, GFLOP/s, % of the FMA peak measured in this run, peak
-// RSS of each process, inference throughput and the ratios, with the load average beside each row.
+// and the PyTorch side (bench/torch_train.py, fp32 and bf16 autocast, each at its default thread setting
+// and at torch.set_num_threads(N); the faster is reported) in separate processes, same weights (one
+// safetensors file), same batch, and prints samples/s, tokens/s, GFLOP/s, % of the peak measured in this
+// run (fp32 columns: the FMA peak of the widest ISA present, AVX-512 or AVX2; bf16 columns: the bf16
+// dot-product peak where the CPU has one), peak RSS of each process, inference throughput and the
+// ratios, with the CPU, the kernel ISA and the load average beside the figures. --bf16 adds finetune's
+// bf16 mixed precision (bench/train-finetune.ts applyBf16; "not available" until it exists).
 // --profile adds a per-kernel breakdown of a training step and its roofline; the SpamAssassin
 // variable-length comparison is bench/train-spam.ts. A script, not a test: nothing here asserts.
 //
 // Usage: npm run bench -- [--models small,tiny | --all] [--steps 5] [--warmup 2] [--threads N]
-//        [--no-torch] [--profile] [--no-spam] [--no-onnx] [--json results.json]
+//        [--bf16] [--no-torch] [--no-torch-bf16] [--profile] [--no-spam] [--no-onnx] [--json results.json]
 
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { measureFmaPeak, nativeAvailable, nativeBackend, nativeBuildInfo, nativeLoadError } from '../src/backend/native.ts';
+import { measureBf16Peak, measureFmaPeak, nativeAvailable, nativeBackend, nativeBuildInfo, nativeLoadError } from '../src/backend/native.ts';
 import { family, type OpTally } from './profile.ts';
 import { CONFIGS, DROPOUT, LEARNING_RATE, MAX_GRAD_NORM, NUM_LABELS, WEIGHT_DECAY, forwardFlops, median, trainFlops, type BenchConfig } from './train-configs.ts';
 import type { FinetuneReport } from './train-finetune.ts';
@@ -30,6 +33,8 @@ interface Flags {
   warmup: number;
   threads: number;
   torch: boolean;
+  torchBf16: boolean;
+  bf16: boolean;
   profile: boolean;
   spam: boolean;
   onnx: boolean;
@@ -37,7 +42,7 @@ interface Flags {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { models: CONFIGS.filter((c) => c.key !== 'base').map((c) => c.key), steps: 5, warmup: 2, threads: 0, torch: true, profile: false, spam: true, onnx: true, json: null };
+  const f: Flags = { models: CONFIGS.filter((c) => c.key !== 'base').map((c) => c.key), steps: 5, warmup: 2, threads: 0, torch: true, torchBf16: true, bf16: false, profile: false, spam: true, onnx: true, json: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = (): string => {
@@ -51,12 +56,14 @@ function parseFlags(argv: string[]): Flags {
     else if (k === '--warmup') f.warmup = Number(next());
     else if (k === '--threads') f.threads = Number(next());
     else if (k === '--no-torch') f.torch = false;
+    else if (k === '--no-torch-bf16') f.torchBf16 = false;
+    else if (k === '--bf16') f.bf16 = true;
     else if (k === '--profile') f.profile = true;
     else if (k === '--no-spam') f.spam = false;
     else if (k === '--no-onnx') f.onnx = false;
     else if (k === '--json') f.json = next();
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models base,small,minilm,mini,tiny | --all] [--steps N] [--warmup N] [--threads N] [--no-torch] [--profile] [--no-spam] [--no-onnx] [--json FILE]');
+      console.log('npm run bench -- [--models base,small,minilm,mini,tiny | --all] [--steps N] [--warmup N] [--threads N] [--bf16] [--no-torch] [--no-torch-bf16] [--profile] [--no-spam] [--no-onnx] [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown flag ${k} (see --help)`);
   }
@@ -80,16 +87,20 @@ function runJson<T>(cmd: string, args: string[], what: string): T | string {
   }
 }
 
-function runFinetune(c: BenchConfig, f: Flags, files: { weights: string; batch: string }, profile: boolean): FinetuneReport | string {
+function runFinetune(c: BenchConfig, f: Flags, files: { weights: string; batch: string }, profile: boolean, bf16 = false): FinetuneReport | string {
   const args = ['--import', 'tsx', join(HERE, 'train-finetune.ts'), '--config', c.key, '--warmup', String(f.warmup), '--steps', String(profile ? Math.min(f.steps, 3) : f.steps), '--infer-steps', String(f.steps), '--weights', files.weights, '--batch-file', files.batch];
   if (f.threads > 0) args.push('--threads', String(f.threads));
   if (profile) args.push('--profile');
-  return runJson<FinetuneReport>(process.execPath, args, `finetune ${c.key}`);
+  if (bf16) args.push('--bf16');
+  const r = runJson<FinetuneReport>(process.execPath, args, `finetune ${c.key}${bf16 ? ' bf16' : ''}`);
+  // The worker's "finetune bf16: not available ..." is printed as is.
+  return typeof r === 'string' && r.includes('finetune bf16:') ? r.slice(r.indexOf('finetune bf16:')) : r;
 }
 
 interface TorchReport {
   threads: number;
   version: string;
+  bf16: boolean;
   parameters: number;
   trainMs: number[];
   inferMs: number[];
@@ -105,13 +116,13 @@ function torchAvailable(): string | null {
   return null;
 }
 
-function runTorch(c: BenchConfig, f: Flags, files: { weights: string; batch: string }, threads: number): TorchReport | string {
+function runTorch(c: BenchConfig, f: Flags, files: { weights: string; batch: string }, threads: number, bf16: boolean): TorchReport | string {
   const cfg = {
     config: { hidden: c.hidden, heads: c.heads, intermediate: c.intermediate, layers: c.layers, vocab: c.vocab, dropout: DROPOUT, labels: NUM_LABELS },
     weights: files.weights, batch: files.batch, threads, warmup: f.warmup, steps: f.steps, inferSteps: f.steps,
-    lr: LEARNING_RATE, weightDecay: WEIGHT_DECAY, maxGradNorm: MAX_GRAD_NORM,
+    lr: LEARNING_RATE, weightDecay: WEIGHT_DECAY, maxGradNorm: MAX_GRAD_NORM, bf16,
   };
-  return runJson<TorchReport>(PYTHON, [join(HERE, 'torch_train.py'), JSON.stringify(cfg)], `PyTorch ${c.key} (threads ${threads || 'default'})`);
+  return runJson<TorchReport>(PYTHON, [join(HERE, 'torch_train.py'), JSON.stringify(cfg)], `PyTorch ${bf16 ? 'bf16 autocast' : 'fp32'} ${c.key} (threads ${threads || 'default'})`);
 }
 
 /** STREAM-like bandwidth: y += a*x over 64 MB arrays (12 bytes moved per element), best of 5. */
@@ -135,55 +146,99 @@ interface Row {
   c: BenchConfig;
   load: string;
   ours: FinetuneReport;
+  /** finetune with --bf16 (null: not asked for or not available). */
+  oursBf16: FinetuneReport | null;
   torch: TorchReport | null;
   torchOther: TorchReport | null;
+  torchBf16: TorchReport | null;
+  torchBf16Other: TorchReport | null;
 }
 
-function printTraining(rows: Row[], peak: number): void {
-  console.log('\nTraining step (forward + backward + clip + AdamW), fp32, T=128, median of timed steps');
-  const h = `${pad('model', 22, false)} ${pad('B', 3)} ${pad('load', 5)} | ${pad('finetune s/s', 12)} ${pad('tok/s', 7)} ${pad('GFLOP/s', 7)} ${pad('%peak', 5)} ${pad('RSS', 8)} | ${pad('torch s/s', 9)} ${pad('thr', 3)} ${pad('GFLOP/s', 7)} ${pad('%peak', 5)} ${pad('RSS', 8)} | ${pad('speedup', 7)}`;
+/** The machine's measured peaks, and the CPU and ISA they belong to. */
+interface Peaks {
+  cpu: string;
+  /** The kernels' ISA variant in use (finetune), and the widest one present. */
+  isa: string;
+  /** fp32 FMA peak of the widest ISA present (AVX-512 or AVX2), GFLOP/s, and the AVX2 one beside it. */
+  fp32: number;
+  avx2: number;
+  /** bf16 dot-product peak (AVX512_BF16), GFLOP/s; 0 = none (bf16 columns then use the fp32 peak). */
+  bf16: number;
+}
+
+/** CPU model with family/model numbers from /proc/cpuinfo when readable (Linux). */
+function cpuLabel(): string {
+  const model = cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (k: string): string | undefined => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const fam = field('cpu family');
+    const mod = field('model');
+    return fam ? `${model} (family ${fam}, model ${mod ?? '?'}, ${cpus().length} CPUs)` : model;
+  } catch {
+    return model;
+  }
+}
+
+const pct = (gf: number, peak: number): string => (peak > 0 ? `${((100 * gf) / peak).toFixed(0)}%` : '-');
+
+function printTraining(rows: Row[], pk: Peaks): void {
+  const bf16Peak = pk.bf16 > 0 ? pk.bf16 : pk.fp32;
+  console.log('\nTraining step (forward + backward + clip + AdamW), T=128, median of timed steps');
+  console.log(`CPU: ${pk.cpu}; finetune kernels: ${pk.isa}. %pk of fp32 columns: of the ${pk.isa} fp32 FMA peak ${pk.fp32.toFixed(0)} GFLOP/s (AVX2: ${pk.avx2.toFixed(0)}); of bf16 columns: ${pk.bf16 > 0 ? `of the bf16 dot-product peak ${pk.bf16.toFixed(0)} GFLOP/s` : 'no bf16 dot products on this CPU, so of the fp32 peak'}.`);
+  const h = `${pad('model', 22, false)} ${pad('B', 3)} ${pad('load', 5)} | ${pad('ft fp32 s/s', 11)} ${pad('tok/s', 7)} ${pad('GFLOP/s', 7)} ${pad('%pk', 4)} ${pad('RSS', 7)} | ${pad('ft bf16 s/s', 11)} ${pad('%pk', 4)} | ${pad('pt fp32 s/s', 11)} ${pad('thr', 3)} ${pad('GFLOP/s', 7)} ${pad('%pk', 4)} ${pad('RSS', 7)} | ${pad('pt bf16 s/s', 11)} ${pad('thr', 3)} ${pad('%pk', 4)} ${pad('RSS', 7)} | ${pad('fp32 x', 6)} ${pad('bf16 x', 6)} ${pad('best x', 6)}`;
   console.log(h);
   console.log('-'.repeat(h.length));
   for (const r of rows) {
-    const ms = median(r.ours.trainMs);
     const flops = trainFlops(r.c);
-    const sps = (r.c.batch * 1000) / ms;
+    const ms = median(r.ours.trainMs);
     const gf = flops / (ms * 1e6);
-    let tail = `| ${pad('-', 9)} ${pad('-', 3)} ${pad('-', 7)} ${pad('-', 5)} ${pad('-', 8)} | ${pad('-', 7)}`;
-    if (r.torch) {
-      const tms = median(r.torch.trainMs);
-      const tgf = flops / (tms * 1e6);
-      tail = `| ${pad(((r.c.batch * 1000) / tms).toFixed(2), 9)} ${pad(String(r.torch.threads), 3)} ${pad(tgf.toFixed(1), 7)} ${pad(`${((100 * tgf) / peak).toFixed(0)}%`, 5)} ${pad(mb(r.torch.maxRssBytes), 8)} | ${pad(`${(tms / ms).toFixed(2)}x`, 7)}`;
-    }
-    console.log(`${pad(r.c.label, 22, false)} ${pad(String(r.c.batch), 3)} ${pad(r.load, 5)} | ${pad(sps.toFixed(2), 12)} ${pad(((sps * r.c.seqLen) / 1000).toFixed(1) + 'k', 7)} ${pad(gf.toFixed(1), 7)} ${pad(`${((100 * gf) / peak).toFixed(0)}%`, 5)} ${pad(mb(r.ours.maxRssBytes), 8)} ${tail}`);
+    const sps = (r.c.batch * 1000) / ms;
+    const bms = r.oursBf16 ? median(r.oursBf16.trainMs) : null;
+    const ftBf16 = bms ? `${pad(((r.c.batch * 1000) / bms).toFixed(2), 11)} ${pad(pct(flops / (bms * 1e6), bf16Peak), 4)}` : `${pad('-', 11)} ${pad('-', 4)}`;
+    const tms = r.torch ? median(r.torch.trainMs) : null;
+    const ptFp32 = r.torch && tms
+      ? `${pad(((r.c.batch * 1000) / tms).toFixed(2), 11)} ${pad(String(r.torch.threads), 3)} ${pad((flops / (tms * 1e6)).toFixed(1), 7)} ${pad(pct(flops / (tms * 1e6), pk.fp32), 4)} ${pad(mb(r.torch.maxRssBytes), 7)}`
+      : `${pad('-', 11)} ${pad('-', 3)} ${pad('-', 7)} ${pad('-', 4)} ${pad('-', 7)}`;
+    const tbms = r.torchBf16 ? median(r.torchBf16.trainMs) : null;
+    const ptBf16 = r.torchBf16 && tbms
+      ? `${pad(((r.c.batch * 1000) / tbms).toFixed(2), 11)} ${pad(String(r.torchBf16.threads), 3)} ${pad(pct(flops / (tbms * 1e6), bf16Peak), 4)} ${pad(mb(r.torchBf16.maxRssBytes), 7)}`
+      : `${pad('-', 11)} ${pad('-', 3)} ${pad('-', 4)} ${pad('-', 7)}`;
+    const ratio = (a: number | null, b: number | null): string => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+    const bestTorch = [tms, tbms].filter((x): x is number => x !== null);
+    const bestOurs = [ms, bms].filter((x): x is number => x !== null);
+    const best = bestTorch.length ? ratio(Math.min(...bestTorch), Math.min(...bestOurs)) : '-';
+    console.log(`${pad(r.c.label, 22, false)} ${pad(String(r.c.batch), 3)} ${pad(r.load, 5)} | ${pad(sps.toFixed(2), 11)} ${pad(((sps * r.c.seqLen) / 1000).toFixed(1) + 'k', 7)} ${pad(gf.toFixed(1), 7)} ${pad(pct(gf, pk.fp32), 4)} ${pad(mb(r.ours.maxRssBytes), 7)} | ${ftBf16} | ${ptFp32} | ${ptBf16} | ${pad(ratio(tms, ms), 6)} ${pad(ratio(tbms, bms), 6)} ${pad(best, 6)}`);
   }
-  console.log('speedup = PyTorch step time / finetune step time (> 1: finetune faster). GFLOP/s counts the matrix products only (train-configs.ts).');
+  console.log('ft = finetune, pt = PyTorch. fp32 x = PyTorch fp32 step time / finetune fp32 step time (> 1: finetune faster); bf16 x = the same for bf16 (autocast vs finetune --bf16); best x = fastest PyTorch setting / fastest finetune setting. GFLOP/s counts the matrix products only (train-configs.ts).');
   for (const r of rows) {
-    if (!r.torchOther || !r.torch) continue;
-    const a = median(r.torch.trainMs);
-    const b = median(r.torchOther.trainMs);
-    console.log(`  PyTorch ${r.c.key}: ${r.torch.threads} thread(s) ${a.toFixed(0)} ms/step, ${r.torchOther.threads} thread(s) ${b.toFixed(0)} ms/step (reported: the faster)`);
+    for (const [what, a, b] of [['fp32', r.torch, r.torchOther], ['bf16 autocast', r.torchBf16, r.torchBf16Other]] as const) {
+      if (!a || !b) continue;
+      console.log(`  PyTorch ${what} ${r.c.key}: ${a.threads} thread(s) ${median(a.trainMs).toFixed(0)} ms/step, ${b.threads} thread(s) ${median(b.trainMs).toFixed(0)} ms/step (reported: the faster)`);
+    }
   }
 }
 
 function printInference(rows: Row[]): void {
-  console.log('\nInference (eval mode, no grad), same batch, median');
-  const h = `${pad('model', 22, false)} ${pad('load', 5)} | ${pad('finetune s/s', 12)} ${pad('GFLOP/s', 7)} | ${pad('torch s/s', 9)} ${pad('GFLOP/s', 7)} | ${pad('speedup', 7)}`;
+  console.log('\nInference (eval mode, no grad), same batch, median; PyTorch at its faster thread setting');
+  const h = `${pad('model', 22, false)} ${pad('load', 5)} | ${pad('finetune s/s', 12)} ${pad('GFLOP/s', 7)} | ${pad('pt fp32 s/s', 11)} ${pad('GFLOP/s', 7)} | ${pad('pt bf16 s/s', 11)} ${pad('GFLOP/s', 7)} | ${pad('fp32 x', 7)} ${pad('bf16 x', 7)}`;
   console.log(h);
   console.log('-'.repeat(h.length));
   for (const r of rows) {
     const ms = median(r.ours.inferMs);
     const flops = forwardFlops(r.c);
-    let tail = `| ${pad('-', 9)} ${pad('-', 7)} | ${pad('-', 7)}`;
     // The faster PyTorch setting for inference may differ from training's.
-    const cands = [r.torch, r.torchOther].filter((t): t is TorchReport => t !== null);
-    if (cands.length) {
-      const best = cands.reduce((a, b) => (median(a.inferMs) <= median(b.inferMs) ? a : b));
-      const tms = median(best.inferMs);
-      tail = `| ${pad(((r.c.batch * 1000) / tms).toFixed(2), 9)} ${pad((flops / (tms * 1e6)).toFixed(1), 7)} | ${pad(`${(tms / ms).toFixed(2)}x`, 7)}`;
-    }
-    console.log(`${pad(r.c.label, 22, false)} ${pad(r.load, 5)} | ${pad(((r.c.batch * 1000) / ms).toFixed(2), 12)} ${pad((flops / (ms * 1e6)).toFixed(1), 7)} ${tail}`);
+    const bestInfer = (cands: Array<TorchReport | null>): number | null => {
+      const ok = cands.filter((t): t is TorchReport => t !== null);
+      return ok.length ? Math.min(...ok.map((t) => median(t.inferMs))) : null;
+    };
+    const cell = (tms: number | null): string => (tms === null ? `${pad('-', 11)} ${pad('-', 7)}` : `${pad(((r.c.batch * 1000) / tms).toFixed(2), 11)} ${pad((flops / (tms * 1e6)).toFixed(1), 7)}`);
+    const ratio = (tms: number | null): string => (tms === null ? '-' : `${(tms / ms).toFixed(2)}x`);
+    const f32 = bestInfer([r.torch, r.torchOther]);
+    const b16 = bestInfer([r.torchBf16, r.torchBf16Other]);
+    console.log(`${pad(r.c.label, 22, false)} ${pad(r.load, 5)} | ${pad(((r.c.batch * 1000) / ms).toFixed(2), 12)} ${pad((flops / (ms * 1e6)).toFixed(1), 7)} | ${cell(f32)} | ${cell(b16)} | ${pad(ratio(f32), 7)} ${pad(ratio(b16), 7)}`);
   }
+  console.log('fp32 x / bf16 x = PyTorch fp32 / bf16-autocast inference time over finetune fp32 inference time (> 1: finetune faster).');
 }
 
 function printProfile(c: BenchConfig, rep: FinetuneReport, peak: number, bw: number): void {
@@ -232,10 +287,22 @@ async function main(): Promise<void> {
   }
   const info = nativeBuildInfo();
   const threads = f.threads > 0 ? f.threads : info.threads;
-  // Best of several short probes: a busy machine can only make a probe slower, never faster.
-  const peak = Math.max(...Array.from({ length: 5 }, () => measureFmaPeak(200)));
+  // Best of several short probes: a busy machine can only make a probe slower, never faster. The fp32
+  // peak is the widest ISA's (AVX-512 where present), the AVX2 one is printed beside it.
+  // Many short probes: on a loaded machine a short one is likelier to run undisturbed.
+  const best = (probe: () => number): number => Math.max(...Array.from({ length: 15 }, probe));
+  const peaks: Peaks = {
+    cpu: cpuLabel(),
+    isa: info.isa,
+    fp32: best(() => measureFmaPeak(50, info.isaMax)),
+    avx2: info.isaMax === 'portable' ? 0 : best(() => measureFmaPeak(50, 'avx2')),
+    bf16: best(() => measureBf16Peak(50)),
+  };
+  const peak = peaks.fp32;
   const bw = measureBandwidth();
-  console.log(`finetune native: gemm=${info.gemm}, avx2=${info.avx2}, threads=${threads}; measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s, memory bandwidth ${bw.toFixed(1)} GB/s (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+  console.log(`CPU: ${peaks.cpu}; ISA levels up to ${info.isaMax}, kernels: ${info.isa}`);
+  console.log(`finetune native: gemm=${info.gemm}, isa=${info.isa}, threads=${threads}; measured fp32 FMA peak ${peak.toFixed(0)} GFLOP/s (${info.isaMax}; AVX2 ${peaks.avx2.toFixed(0)}), bf16 dot-product peak ${peaks.bf16 > 0 ? `${peaks.bf16.toFixed(0)} GFLOP/s` : 'none (no AVX512_BF16)'}, memory bandwidth ${bw.toFixed(1)} GB/s (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+  if (!f.bf16) console.log('finetune bf16: not run (pass --bf16)');
   const torchSkip = f.torch ? torchAvailable() : 'disabled by --no-torch';
   if (torchSkip) console.log(`PyTorch side skipped: ${torchSkip}`);
 
@@ -252,25 +319,36 @@ async function main(): Promise<void> {
       console.log(`${c.label}: ${ours}`);
       continue;
     }
-    let torch: TorchReport | null = null;
-    let torchOther: TorchReport | null = null;
-    if (!torchSkip) {
+    let oursBf16: FinetuneReport | null = null;
+    if (f.bf16) {
+      process.stderr.write(`[bench] ${c.label}: finetune bf16 (load ${load()})...\n`);
+      const r = runFinetune(c, f, files, false, true);
+      if (typeof r === 'string') console.log(`${c.label}: ${r}`);
+      else oursBf16 = r;
+    }
+    // PyTorch at both thread settings, fp32 and (unless --no-torch-bf16) bf16 autocast: [best, other].
+    const torchRuns = (bf16: boolean): [TorchReport | null, TorchReport | null] => {
       const runs: TorchReport[] = [];
       for (const t of [0, threads]) {
-        process.stderr.write(`[bench] ${c.label}: PyTorch threads=${t || 'default'} (load ${load()})...\n`);
-        const r = runTorch(c, f, files, t);
+        process.stderr.write(`[bench] ${c.label}: PyTorch ${bf16 ? 'bf16 autocast' : 'fp32'} threads=${t || 'default'} (load ${load()})...\n`);
+        const r = runTorch(c, f, files, t, bf16);
         if (typeof r === 'string') console.log(r);
         else runs.push(r);
       }
       runs.sort((a, b) => median(a.trainMs) - median(b.trainMs));
-      torch = runs[0] ?? null;
-      torchOther = runs[1] ?? null;
-      if (torch) {
-        const rel = Math.abs(torch.checkLoss - ours.checkLoss) / Math.abs(torch.checkLoss);
-        console.log(`${c.label}: same-math check (eval-mode loss on the batch): finetune ${ours.checkLoss.toFixed(6)}, PyTorch ${torch.checkLoss.toFixed(6)} (rel. diff ${rel.toExponential(1)})${rel > 1e-4 ? '  <-- MISMATCH' : ''}`);
-      }
-    }
-    rows.push({ c, load: l, ours, torch, torchOther });
+      return [runs[0] ?? null, runs[1] ?? null];
+    };
+    const [torch, torchOther] = torchSkip ? [null, null] : torchRuns(false);
+    const [torchBf16, torchBf16Other] = torchSkip || !f.torchBf16 ? [null, null] : torchRuns(true);
+    const check = (what: string, ft: FinetuneReport, pt: TorchReport, tol: number): void => {
+      const rel = Math.abs(pt.checkLoss - ft.checkLoss) / Math.abs(pt.checkLoss);
+      console.log(`${c.label}: same-math check ${what} (eval-mode loss on the batch): finetune ${ft.checkLoss.toFixed(6)}, PyTorch ${pt.checkLoss.toFixed(6)} (rel. diff ${rel.toExponential(1)}, tolerance ${tol})${rel > tol ? '  <-- MISMATCH' : ''}`);
+    };
+    if (torch) check('fp32', ours, torch, 1e-4);
+    // bf16 operands carry 8 significant bits: the two sides round differently, so only a loose check.
+    if (torchBf16) check('bf16 autocast vs finetune fp32', ours, torchBf16, 2e-2);
+    if (torchBf16 && oursBf16) check('bf16', oursBf16, torchBf16, 2e-2);
+    rows.push({ c, load: l, ours, oursBf16, torch, torchOther, torchBf16, torchBf16Other });
     if (f.profile) {
       process.stderr.write(`[bench] ${c.label}: profile (load ${load()})...\n`);
       const p = runFinetune(c, f, files, true);
@@ -278,7 +356,7 @@ async function main(): Promise<void> {
       else profiles.push([c, p]);
     }
   }
-  printTraining(rows, peak);
+  printTraining(rows, peaks);
   printInference(rows);
   if (rows.some((r) => r.torch)) {
     console.log(`\nPeak RSS: each side in its own process (finetune: Node + addon; PyTorch ${rows.find((r) => r.torch)?.torch?.version}).`);
@@ -295,7 +373,7 @@ async function main(): Promise<void> {
     extras.spam = await spamComparison({ steps: Math.max(f.steps * 4, 20), torch: !torchSkip, threads: f.threads });
   }
   if (f.json) {
-    writeFileSync(f.json, JSON.stringify({ peak, bandwidth: bw, threads, rows, profiles, extras }, null, 1));
+    writeFileSync(f.json, JSON.stringify({ peak, peaks, bandwidth: bw, threads, rows, profiles, extras }, null, 1));
     console.log(`\nraw results written to ${f.json}`);
   }
 }

@@ -34,7 +34,7 @@ int64_t block_rows(int64_t Tq, int64_t Tk) {
 
 // One row of the forward: masks the scaled scores s[0..n), turns them into (dropped-out) probabilities
 // in place and returns the log-sum-exp (-inf when every key is masked; the row is then all zeros).
-FT_CLONES float attn_row_forward(float* s, int64_t n, int64_t lim, const float* km, uint32_t seed_mixed,
+FT_KERNEL float attn_row_forward_impl(float* s, int64_t n, int64_t lim, const float* km, uint32_t seed_mixed,
                                  uint64_t idx0, uint32_t thr, float keep_scale, bool dropout) {
   if (km) {
     for (int64_t j = 0; j < n; j++) s[j] = ((j <= lim) & (km[j] != 0.0f)) ? s[j] : kNegInf;
@@ -62,10 +62,11 @@ FT_CLONES float attn_row_forward(float* s, int64_t n, int64_t lim, const float* 
   }
   return static_cast<float>(static_cast<double>(m) + std::log(sum));
 }
+FT_ISA_VARIANTS(attn_row_forward)
 
 // Backward row, step 1: s holds scaled scores; writes P = exp(s - lse) (masked -> 0) into p and the
 // dropped-out Pd into pd.
-FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, int64_t lim, const float* km, float lse,
+FT_KERNEL void attn_row_probs_impl(const float* s, float* p, float* pd, int64_t n, int64_t lim, const float* km, float lse,
                               uint32_t seed_mixed, uint64_t idx0, uint32_t thr, float keep_scale, bool dropout) {
   if (lse == kNegInf) {
     for (int64_t j = 0; j < n; j++) p[j] = pd[j] = 0.0f;
@@ -88,11 +89,12 @@ FT_CLONES void attn_row_probs(const float* s, float* p, float* pd, int64_t n, in
     for (int64_t j = 0; j < n; j++) pd[j] = p[j];
   }
 }
+FT_ISA_VARIANTS(attn_row_probs)
 
 // Backward row, step 2: dpd holds dO V^T; overwrites it with dS * scale = P (Z dPd - delta) * scale.
 // Z (0 or 1/(1-p)) is read off Pd: a kept element has Pd != 0 wherever P != 0, and where P == 0 the
 // product is 0 either way.
-FT_CLONES void attn_row_dscores(const float* p, const float* pd, float* dpd, int64_t n, float delta, float scale,
+FT_KERNEL void attn_row_dscores_impl(const float* p, const float* pd, float* dpd, int64_t n, float delta, float scale,
                                 float keep_scale, bool dropout) {
   if (dropout) {
     for (int64_t j = 0; j < n; j++) {
@@ -103,16 +105,19 @@ FT_CLONES void attn_row_dscores(const float* p, const float* pd, float* dpd, int
     for (int64_t j = 0; j < n; j++) dpd[j] = p[j] * (dpd[j] - delta) * scale;
   }
 }
+FT_ISA_VARIANTS(attn_row_dscores)
 
 // dst (D x ld, row-major) = src (rows x D)^T, for the first `rows` columns of dst.
-FT_CLONES void transpose_into(const float* src, int64_t rows, int64_t D, float* dst, int64_t ld) {
+FT_KERNEL void transpose_into_impl(const float* src, int64_t rows, int64_t D, float* dst, int64_t ld) {
   for (int64_t j = 0; j < rows; j++)
     for (int64_t d = 0; d < D; d++) dst[d * ld + j] = src[j * D + d];
 }
+FT_ISA_VARIANTS(transpose_into)
 
-FT_CLONES void add_into(float* dst, const float* src, int64_t n) {
+FT_KERNEL void add_into_impl(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
+FT_ISA_VARIANTS(add_into)
 
 struct Geometry {
   int64_t G, BQ, nqb, off;

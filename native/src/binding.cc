@@ -22,7 +22,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("blas", ft::blas_compiled());
   o.Set("useBlas", ft::use_blas());
+  o.Set("blasCore", ft::blas_core());
   o.Set("avx2", ft::gemm_uses_avx2());
+  o.Set("isa", ft::isa_name(ft::isa_level()));
+  o.Set("isaMax", ft::isa_name(ft::isa_max()));
   o.Set("threads", ft::num_threads());
 #ifdef _OPENMP
   o.Set("openmp", true);
@@ -44,10 +47,20 @@ Napi::Value SetUseBlas(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ft::set_use_blas(A.boolean(0, "on")));
 }
 
+// fmaPeak(ms, isa): isa 1 = AVX2 (ymm), 2 = AVX-512 (zmm); 0 when the CPU lacks it.
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   Args A{info, "fmaPeak"};
   int64_t ms = A.integer(0, "ms", 1);
-  return Napi::Number::New(info.Env(), ft::fma_peak_gflops(static_cast<int>(ms > 10000 ? 10000 : ms)));
+  int64_t isa = A.integer(1, "isa", 0);
+  return Napi::Number::New(info.Env(), ft::fma_peak_gflops(static_cast<int>(ms > 10000 ? 10000 : ms),
+                                                           static_cast<int>(isa > 8 ? 8 : isa)));
+}
+
+// setIsa(level): 0 portable, 1 AVX2, 2 AVX-512; false (nothing changed) when unsupported here.
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Args A{info, "setIsa"};
+  int64_t level = A.integer(0, "level", 0);
+  return Napi::Boolean::New(info.Env(), ft::set_isa(static_cast<int>(level > 8 ? 8 : level)));
 }
 
 // ---- elementwise ----
@@ -548,6 +561,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("setUseBlas", Napi::Function::New(env, SetUseBlas));
   exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("unaryBackward", Napi::Function::New(env, UnaryBackward));
   exports.Set("binary", Napi::Function::New(env, Binary));

@@ -2,23 +2,68 @@
 // parallel-for over the pool in threads.cc, and lane-wise accumulators that vectorise without -ffast-math.
 // Not here: any N-API (binding.cc) or any kernel (one .cc per family).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
-// FT_CLONES compiles a function twice (x86-64-v3 = AVX2+FMA, and the build baseline) and picks the
-// clone at load time (GCC ifunc). Hot loops live in FT_CLONES functions; a parallel_for body (a lambda,
-// i.e. a separate function that is not cloned) must CALL such a function to get the AVX2 code.
-// glibc only (ifunc); elsewhere the baseline build is used as is.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
-#define FT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// ISA variants, chosen at RUN time (so tests can force each one, see set_isa): a hot function is written
+// once as `FT_KERNEL ret name_impl(...)` (always inlined, no target of its own) and FT_ISA_VARIANTS(name)
+// then defines name_base (the build baseline, x86-64-v2 on x64), name_avx2 (AVX2+FMA, x86-64-v3) and
+// name_avx512 (AVX-512 F/BW/DQ/VL/CD, x86-64-v4, 512-bit vectors preferred), each compiling the inlined
+// body for its own ISA, plus `name(...)` which calls the one for isa_level(). A parallel_for body (a
+// lambda, not cloned) must CALL such a function to get the wide code. GCC/clang on x86-64 only;
+// elsewhere `name` is the body itself.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define FT_ISA_X86 1
+#define FT_TARGET_AVX2 __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe")))
+#if defined(__clang__)  // clang: no prefer-vector-width in target(); its generic tuning already prefers 512
+#define FT_TARGET_AVX512 \
+  __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,avx512f,avx512bw,avx512dq,avx512vl,avx512cd")))
 #else
-#define FT_CLONES
+#define FT_TARGET_AVX512                                                                                     \
+  __attribute__((target("avx2,fma,bmi,bmi2,f16c,lzcnt,movbe,avx512f,avx512bw,avx512dq,avx512vl,avx512cd," \
+                        "prefer-vector-width=512")))
+#endif
+#define FT_ISA_VARIANTS(name)                                                                                \
+  template <class... A>                                                                                     \
+  __attribute__((noinline)) auto name##_base(A... a) { return name##_impl(a...); }                         \
+  template <class... A>                                                                                     \
+  __attribute__((noinline)) FT_TARGET_AVX2 auto name##_avx2(A... a) { return name##_impl(a...); }          \
+  template <class... A>                                                                                     \
+  __attribute__((noinline)) FT_TARGET_AVX512 auto name##_avx512(A... a) { return name##_impl(a...); }      \
+  template <class... A>                                                                                     \
+  inline auto name(A... a) {                                                                                \
+    const int l_ = ::ft::isa_level();                                                                       \
+    if (l_ >= ::ft::kIsaAvx512) return name##_avx512(a...);                                                 \
+    if (l_ == ::ft::kIsaAvx2) return name##_avx2(a...);                                                     \
+    return name##_base(a...);                                                                               \
+  }
+#else
+#define FT_ISA_VARIANTS(name) \
+  template <class... A>       \
+  inline auto name(A... a) {  \
+    return name##_impl(a...); \
+  }
 #endif
 #define FT_INLINE inline __attribute__((always_inline))
+/** The body of an FT_ISA_VARIANTS function (name it name_impl). */
+#define FT_KERNEL static FT_INLINE
 
 namespace ft {
+
+/** Instruction-set levels of the kernels (isa.cc). */
+enum IsaLevel : int { kIsaPortable = 0, kIsaAvx2 = 1, kIsaAvx512 = 2 };
+/** The widest level this CPU and OS support (AVX-512 needs the OS to save zmm/opmask state: XCR0). */
+int isa_max();
+/** The level the kernels use now (default: isa_max()); read once per kernel call or chunk. */
+extern std::atomic<int> g_isa_level;
+inline int isa_level() { return g_isa_level.load(std::memory_order_relaxed); }
+/** Use `level` from now on; false (nothing changed) when the CPU or OS does not support it. */
+bool set_isa(int level);
+/** "portable", "avx2", "avx512". */
+const char* isa_name(int level);
 
 /** Threads used by every parallel kernel (set by setNumThreads; default: the CPUs this process may use). */
 int num_threads();

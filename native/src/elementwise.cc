@@ -14,7 +14,7 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 15;  // below ~32K elements dispatching to the pool costs more than it saves
 
-FT_CLONES void unary_range(int op, const float* x, float* out, int64_t n, float alpha) {
+FT_KERNEL void unary_range_impl(int op, const float* x, float* out, int64_t n, float alpha) {
   switch (op) {
     case U_NEG: for (int64_t i = 0; i < n; i++) out[i] = -x[i]; break;
     case U_EXP: for (int64_t i = 0; i < n; i++) out[i] = vexp(x[i]); break;
@@ -47,8 +47,9 @@ FT_CLONES void unary_range(int op, const float* x, float* out, int64_t n, float 
     default: break;
   }
 }
+FT_ISA_VARIANTS(unary_range)
 
-FT_CLONES void unary_backward_range(int op, const float* x, const float* y, const float* gy, float* gx, int64_t n,
+FT_KERNEL void unary_backward_range_impl(int op, const float* x, const float* y, const float* gy, float* gx, int64_t n,
                                     float alpha) {
   switch (op) {
     case U_NEG: for (int64_t i = 0; i < n; i++) gx[i] = -gy[i]; break;
@@ -83,6 +84,7 @@ FT_CLONES void unary_backward_range(int op, const float* x, const float* y, cons
     default: break;
   }
 }
+FT_ISA_VARIANTS(unary_backward_range)
 
 // One binary op over n elements with inner strides sa, sb (contiguous and broadcast cases vectorise).
 template <class F>
@@ -219,14 +221,15 @@ FT_INLINE void copy_inner(int st, const void* s, int64_t ss, int dt, void* d, in
 }
 
 // The strided walks with the per-run loops inlined (one dispatch per range, not per run).
-FT_CLONES void binary_range(int op, int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin,
+FT_KERNEL void binary_range_impl(int op, int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin,
                             int64_t end, const float* a, const float* b, float* out) {
   walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t pos, int64_t len) {
     binary_inner(op, a + off[0], cst[0][nd - 1], b + off[1], cst[1][nd - 1], out + pos, len);
   });
 }
+FT_ISA_VARIANTS(binary_range)
 
-FT_CLONES void copy_range(int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin, int64_t end,
+FT_KERNEL void copy_range_impl(int nd, const int64_t* cs, const int64_t (*cst)[kMaxDims], int64_t begin, int64_t end,
                           const void* src, int src_type, void* dst, int dst_type) {
   // float32 and int32 are both 4 bytes
   walk<2>(nd, cs, cst, begin, end, [&](const int64_t* off, int64_t, int64_t len) {
@@ -234,16 +237,23 @@ FT_CLONES void copy_range(int nd, const int64_t* cs, const int64_t (*cst)[kMaxDi
                static_cast<char*>(dst) + off[1] * 4, cst[1][nd - 1], len);
   });
 }
+FT_ISA_VARIANTS(copy_range)
 
-FT_CLONES void axpy_range(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+// In double, as the reference: the product is exact, one rounding to double, one to float. (The float
+// form `y += alpha * x` was contracted to an FMA in the AVX2 build but rounded twice in the baseline
+// one, so the portable variant, untested until setIsa existed, differed from the reference.)
+FT_KERNEL void axpy_range_impl(float alpha, const float* x, float* y, int64_t n) {
+  const double a = static_cast<double>(alpha);
+  for (int64_t i = 0; i < n; i++) y[i] = static_cast<float>(static_cast<double>(y[i]) + a * static_cast<double>(x[i]));
 }
+FT_ISA_VARIANTS(axpy_range)
 
-FT_CLONES void where_range(const float* c, const float* a, const float* b, float* out, int64_t n) {
+FT_KERNEL void where_range_impl(const float* c, const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = c[i] != 0.0f ? a[i] : b[i];
 }
+FT_ISA_VARIANTS(where_range)
 
-FT_CLONES void dropout_range(const float* x, float* out, int64_t n, uint64_t base, uint32_t seed_mixed,
+FT_KERNEL void dropout_range_impl(const float* x, float* out, int64_t n, uint64_t base, uint32_t seed_mixed,
                              uint32_t threshold, double scale) {
   uint32_t mi = static_cast<uint32_t>(base) * kIndexMul;
   for (int64_t i = 0; i < n; i++) {
@@ -253,6 +263,7 @@ FT_CLONES void dropout_range(const float* x, float* out, int64_t n, uint64_t bas
     out[i] = h >= threshold ? static_cast<float>(static_cast<double>(x[i]) * scale) : 0.0f;
   }
 }
+FT_ISA_VARIANTS(dropout_range)
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 // 4 busy threads on 2 cores (measured here: 1.1-2x slower); with this split one sgemm reaches the
 // same speed as OpenBLAS's own threading on BERT-base shapes (~71 GFLOP/s on 2 cores here both ways).
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -20,6 +21,7 @@ extern "C" {
 void cblas_sgemm(int order, int transA, int transB, int M, int N, int K, float alpha, const float* A, int lda,
                  const float* B, int ldb, float beta, float* C, int ldc);
 void openblas_set_num_threads(int n);
+char* openblas_get_corename(void);
 }
 #endif
 
@@ -32,6 +34,16 @@ bool init_blas() {
   return true;
 }
 bool g_use_blas = init_blas();
+
+// Whether the OpenBLAS core picked for this CPU has AVX-512 SGEMM kernels. Debian's 0.3.21 does not know
+// Zen 4/5 and picks "Haswell" (AVX2) there.
+bool blas_core_has_avx512() {
+  const char* c = openblas_get_corename();
+  if (!c) return false;
+  for (const char* k : {"SkylakeX", "skylakex", "Cooperlake", "cooperlake", "SapphireRapids", "sapphirerapids"})
+    if (std::strstr(c, k)) return true;
+  return false;
+}
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 #else
 bool g_use_blas = false;
@@ -61,6 +73,15 @@ bool set_use_blas(bool on) {
 
 bool use_blas() { return g_use_blas; }
 
+const char* blas_core() {
+#ifdef FT_HAVE_CBLAS
+  const char* c = openblas_get_corename();
+  return c ? c : "";
+#else
+  return "";
+#endif
+}
+
 // Products OpenBLAS (0.3.21, Debian's) handles badly, measured on BERT's shapes (the built-in kernel
 // runs at 34-42 GFLOP/s per core on every shape and placement here, OpenBLAS at up to ~5% more on the
 // big ones but, depending on the shape and on where the operands sit in memory, at a third of that):
@@ -69,7 +90,14 @@ bool use_blas() { return g_use_blas; }
 //   4096x256x256 on one thread, 23 GFLOP/s on two at 4096x256x1024 inside a training step;
 // - at most 64 rows with K <= 1024: 12-16 GFLOP/s.
 // OpenBLAS keeps the products with N >= 512 and K >= 384 (BERT-base, bert-small, MiniLM's FFN).
+// With the AVX-512 built-in kernel in use and an OpenBLAS core without AVX-512 kernels (Debian's 0.3.21
+// on Zen 5 picks Haswell), the built-in kernel wins every shape: 1.7-3x on BERT-base's (bench/isa.ts,
+// docs/performance.md), so OpenBLAS is not called at all then.
 static bool blas_is_slow_for(bool transA, bool transB, int64_t M, int64_t N, int64_t K) {
+#ifdef FT_HAVE_CBLAS
+  static const bool blas_avx512 = blas_core_has_avx512();
+  if (isa_level() >= kIsaAvx512 && !blas_avx512) return true;
+#endif
   return (transA && !transB) || K < 384 || N < 512 || (M <= 64 && K <= 1024);
 }
 
@@ -107,12 +135,13 @@ bool split_k(int64_t batch, bool transA, bool transB, int64_t M, int64_t N, int6
 }
 
 // C[i] += P[s * mn + i] for each piece s in order, i in [i0, i1).
-FT_CLONES void add_partials(float* C, const float* P, int64_t mn, int64_t pieces, int64_t i0, int64_t i1) {
+FT_KERNEL void add_partials_impl(float* C, const float* P, int64_t mn, int64_t pieces, int64_t i0, int64_t i1) {
   for (int64_t s = 0; s < pieces; s++) {
     const float* p = P + s * mn;
     for (int64_t i = i0; i < i1; i++) C[i] += p[i];
   }
 }
+FT_ISA_VARIANTS(add_partials)
 
 void gemm_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B, float beta, float* C) {
   const int64_t lda = M, ldb = N, mn = M * N;
@@ -162,20 +191,23 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, c
       continue;
     }
     // Split the longer side of C into 2 pieces per thread, aligned to the micro-tile (16 columns /
-    // 8 rows), taken dynamically: each piece packs the shared operand once (a few % of its work), and
-    // a thread held up by the OS does not hold up the whole product.
+    // 8 rows; 32 columns / 14 rows for the AVX-512 kernel's 14x32 tile), taken dynamically: each piece
+    // packs the shared operand once (a few % of its work), and a thread held up by the OS does not hold
+    // up the whole product.
+    const bool wide = isa_level() >= kIsaAvx512;
+    const int64_t cu = wide ? 32 : 16, ru = wide ? 14 : 8;
     const bool byCols = N >= M;
-    const int64_t units = byCols ? (N + 15) / 16 : (M + 7) / 8;
+    const int64_t units = byCols ? (N + cu - 1) / cu : (M + ru - 1) / ru;
     const int64_t pieces = units < 2 * nt ? units : 2 * nt;
     parallel_for(pieces, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; p++) {
         const int64_t u0 = units * p / pieces, u1 = units * (p + 1) / pieces;
         if (byCols) {
-          const int64_t j0 = u0 * 16, j1 = u1 * 16 < N ? u1 * 16 : N;
+          const int64_t j0 = u0 * cu, j1 = u1 * cu < N ? u1 * cu : N;
           const float* Bj = transB ? B + j0 * ldb : B + j0;
           sgemm_serial(transA, transB, M, j1 - j0, K, alpha, A, lda, Bj, ldb, beta, C + j0, ldc);
         } else {
-          const int64_t i0 = u0 * 8, i1 = u1 * 8 < M ? u1 * 8 : M;
+          const int64_t i0 = u0 * ru, i1 = u1 * ru < M ? u1 * ru : M;
           const float* Ai = transA ? A + i0 : A + i0 * lda;
           sgemm_serial(transA, transB, i1 - i0, N, K, alpha, Ai, lda, B, ldb, beta, C + i0 * ldc, ldc);
         }

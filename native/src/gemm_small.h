@@ -1,8 +1,8 @@
 // A small unpacked single-threaded GEMM for the attention kernels, where every product is at most a few
 // hundred on a side and already in cache: C = alpha * A B (+ C), with A read through two strides (so a
 // transposed A costs nothing) and B row-major. No packing and no per-call setup, which is what made
-// BLAS calls on 64x128x64 blocks run at half the FMA peak. 6x16 register tiles with AVX2+FMA (picked
-// at run time), plain loops otherwise. Each C element sums k = 0..K-1 in order with one FMA per term,
+// BLAS calls on 64x128x64 blocks run at half the FMA peak. Register tiles picked at run time by
+// isa_level(): 12x32 in zmm with masked column tails (AVX-512), 6x16 in ymm (AVX2+FMA), plain loops otherwise. Each C element sums k = 0..K-1 in order with one FMA per term,
 // so results do not depend on how callers split the work.
 // Not here: the big GEMMs (gemm.cc, gemm_builtin.cc).
 #pragma once
@@ -17,8 +17,6 @@
 #endif
 
 namespace ft {
-
-bool gemm_uses_avx2();
 
 namespace small_gemm {
 
@@ -148,6 +146,72 @@ __attribute__((target("avx2,fma"))) inline void gemm_avx2(int64_t M, int64_t N, 
     for (int64_t r = 0; r < mr; r++) std::memcpy(C + (i + r) * ldc + j, ct + r * kNR, static_cast<size_t>(nc) * sizeof(float));
   }
 }
+
+// ---- AVX-512: MR x 32 tiles, columns past N masked off in the loads and stores (no scratch copy) ----
+template <int MR>
+FT_TARGET_AVX512 inline void tile512(int64_t K, float alpha, const float* a, int64_t ars, int64_t aks, const float* b,
+                                     int64_t ldb, bool acc, float* c, int64_t ldc, __mmask16 m0, __mmask16 m1) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k++) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+    b += ldb;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const __m512 ar = _mm512_set1_ps(a[r * ars]);
+      c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+    }
+    a += aks;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    float* cr = c + r * ldc;
+    if (acc) {
+      _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(va, c0[r], _mm512_maskz_loadu_ps(m0, cr)));
+      _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(va, c1[r], _mm512_maskz_loadu_ps(m1, cr + 16)));
+    } else {
+      _mm512_mask_storeu_ps(cr, m0, _mm512_mul_ps(va, c0[r]));
+      _mm512_mask_storeu_ps(cr + 16, m1, _mm512_mul_ps(va, c1[r]));
+    }
+  }
+}
+
+constexpr int kMR512 = 12, kNR512 = 32;
+
+// Column blocks of 32 outside (the K x 32 block of B stays in L1), row strips of 12 inside.
+FT_TARGET_AVX512 inline void gemm_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t ars,
+                                         int64_t aks, const float* B, int64_t ldb, bool acc, float* C, int64_t ldc) {
+  for (int64_t j = 0; j < N; j += kNR512) {
+    const int64_t nc = N - j;
+    const __mmask16 m0 = nc >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << nc) - 1);
+    const __mmask16 m1 = nc >= 32 ? static_cast<__mmask16>(0xffff)
+                         : nc > 16 ? static_cast<__mmask16>((1u << (nc - 16)) - 1)
+                                   : static_cast<__mmask16>(0);
+    const float* b = B + j;
+    float* cj = C + j;
+    int64_t i = 0;
+    for (; i + kMR512 <= M; i += kMR512) tile512<kMR512>(K, alpha, A + i * ars, ars, aks, b, ldb, acc, cj + i * ldc, ldc, m0, m1);
+    const float* a = A + i * ars;
+    float* c = cj + i * ldc;
+    switch (M - i) {  // the last partial block of rows
+      case 11: tile512<11>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 10: tile512<10>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 9: tile512<9>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 8: tile512<8>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 7: tile512<7>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 6: tile512<6>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 5: tile512<5>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 4: tile512<4>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 3: tile512<3>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 2: tile512<2>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      case 1: tile512<1>(K, alpha, a, ars, aks, b, ldb, acc, c, ldc, m0, m1); break;
+      default: break;
+    }
+  }
+}
 #endif
 
 }  // namespace small_gemm
@@ -161,7 +225,12 @@ inline void gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float
                        const float* B, int64_t ldb, bool acc, float* C, int64_t ldc, float* scratch) {
   if (M <= 0 || N <= 0) return;
 #ifdef FT_SMALL_GEMM_AVX2
-  if (gemm_uses_avx2()) {
+  const int isa = isa_level();
+  if (isa >= kIsaAvx512) {
+    small_gemm::gemm_avx512(M, N, K, alpha, A, ars, aks, B, ldb, acc, C, ldc);
+    return;
+  }
+  if (isa == kIsaAvx2) {
     small_gemm::gemm_avx2(M, N, K, alpha, A, ars, aks, B, ldb, acc, C, ldc, scratch);
     return;
   }

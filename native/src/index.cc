@@ -10,9 +10,10 @@
 namespace ft {
 namespace {
 
-FT_CLONES void add_row(const float* g, float* dst, int64_t w) {
+FT_KERNEL void add_row_impl(const float* g, float* dst, int64_t w) {
   for (int64_t c = 0; c < w; c++) dst[c] += g[c];
 }
+FT_ISA_VARIANTS(add_row)
 
 }  // namespace
 

@@ -53,7 +53,9 @@ const char* blas_compiled();
 /** Select BLAS (true) or the built-in GEMM (false) at run time; returns false if BLAS is not compiled in. */
 bool set_use_blas(bool on);
 bool use_blas();
-/** Whether the AVX2+FMA GEMM micro-kernel is in use on this CPU. */
+/** The OpenBLAS core chosen for this CPU (e.g. "Haswell", "SkylakeX"); "" without OpenBLAS. */
+const char* blas_core();
+/** Whether an AVX2+FMA (or wider) GEMM micro-kernel is in use now (isa_level() >= avx2). */
 bool gemm_uses_avx2();
 
 // ---- fused row ops (softmax.cc, norm.cc) ----
@@ -100,7 +102,11 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
            double weight_decay, double step, double grad_scale);
 
 // ---- machine (threads.cc) ----
-/** Measured FMA throughput of the calling setup in GFLOP/s, over about `ms` milliseconds (bench only). */
-double fma_peak_gflops(int ms);
+/**
+ * Measured FMA throughput on every thread in GFLOP/s over about `ms` milliseconds, with the vector width
+ * of ISA level `isa` (kIsaAvx2: ymm, kIsaAvx512: zmm; 3: AVX512_BF16 dot products, 2 flops per bf16
+ * multiply-add; bench only). 0 when the CPU lacks it.
+ */
+double fma_peak_gflops(int ms, int isa);
 
 }  // namespace ft

@@ -10,7 +10,7 @@
 namespace ft {
 namespace {
 
-FT_CLONES void ce_rows(const float* logits, const int32_t* targets, int64_t r0, int64_t r1, int64_t cols,
+FT_KERNEL void ce_rows_impl(const float* logits, const int32_t* targets, int64_t r0, int64_t r1, int64_t cols,
                        int32_t ignore, float* loss, float* lse, float* scratch) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = logits + r * cols;
@@ -30,8 +30,9 @@ FT_CLONES void ce_rows(const float* logits, const int32_t* targets, int64_t r0, 
     loss[r] = valid ? static_cast<float>(l - static_cast<double>(xr[t])) : 0.0f;
   }
 }
+FT_ISA_VARIANTS(ce_rows)
 
-FT_CLONES void ce_back_rows(const float* logits, const float* lse, const int32_t* targets, const float* gloss,
+FT_KERNEL void ce_back_rows_impl(const float* logits, const float* lse, const int32_t* targets, const float* gloss,
                             int64_t r0, int64_t r1, int64_t cols, int32_t ignore, float* gx) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = logits + r * cols;
@@ -46,17 +47,20 @@ FT_CLONES void ce_back_rows(const float* logits, const float* lse, const int32_t
     gr[t] -= g;
   }
 }
+FT_ISA_VARIANTS(ce_back_rows)
 
-FT_CLONES void bce_range(const float* x, const float* y, float* loss, int64_t n) {
+FT_KERNEL void bce_range_impl(const float* x, const float* y, float* loss, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
     loss[i] = (v > 0.0f ? v : 0.0f) - v * y[i] + std::log1p(vexp_nonpos(-std::fabs(v)));
   }
 }
+FT_ISA_VARIANTS(bce_range)
 
-FT_CLONES void bce_back_range(const float* x, const float* y, const float* gloss, float* gx, int64_t n) {
+FT_KERNEL void bce_back_range_impl(const float* x, const float* y, const float* gloss, float* gx, int64_t n) {
   for (int64_t i = 0; i < n; i++) gx[i] = gloss[i] * (vsigmoid(x[i]) - y[i]);
 }
+FT_ISA_VARIANTS(bce_back_range)
 
 int64_t row_grain(int64_t cols) { return cols >= 8192 ? 1 : 8192 / (cols + 1) + 1; }
 

@@ -15,7 +15,7 @@ constexpr int64_t kChunkRows = 16;
 
 int64_t row_grain(int64_t cols) { return cols >= 8192 ? 1 : 8192 / (cols + 1) + 1; }
 
-FT_CLONES void ln_rows(const float* x, const float* gamma, const float* beta, int64_t r0, int64_t r1, int64_t cols,
+FT_KERNEL void ln_rows_impl(const float* x, const float* gamma, const float* beta, int64_t r0, int64_t r1, int64_t cols,
                        float eps, float* y, float* mean, float* rstd) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = x + r * cols;
@@ -36,10 +36,11 @@ FT_CLONES void ln_rows(const float* x, const float* gamma, const float* beta, in
       for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - m) * rs;
   }
 }
+FT_ISA_VARIANTS(ln_rows)
 
 // Rows [r0, r1) of the backward: writes gx, and this chunk's column sums of gy*xhat and gy into
 // pg / pb (float, zeroed here) when they are non-null.
-FT_CLONES void ln_back_rows(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
+FT_KERNEL void ln_back_rows_impl(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
                             int64_t r0, int64_t r1, int64_t cols, float* gx, float* pg, float* pb, bool rms) {
   if (pg) for (int64_t c = 0; c < cols; c++) pg[c] = 0.0f;
   if (pb) for (int64_t c = 0; c < cols; c++) pb[c] = 0.0f;
@@ -78,6 +79,7 @@ FT_CLONES void ln_back_rows(const float* x, const float* gamma, const float* mea
     if (pb) for (int64_t j = 0; j < cols; j++) pb[j] += gr[j];
   }
 }
+FT_ISA_VARIANTS(ln_back_rows)
 
 void norm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
                    int64_t rows, int64_t cols, float* gx, float* ggamma, float* gbeta, bool rms) {
@@ -110,7 +112,7 @@ void norm_backward(const float* x, const float* gamma, const float* mean, const 
   });
 }
 
-FT_CLONES void rms_rows(const float* x, const float* gamma, int64_t r0, int64_t r1, int64_t cols, float eps, float* y,
+FT_KERNEL void rms_rows_impl(const float* x, const float* gamma, int64_t r0, int64_t r1, int64_t cols, float eps, float* y,
                         float* rstd) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = x + r * cols;
@@ -124,6 +126,7 @@ FT_CLONES void rms_rows(const float* x, const float* gamma, int64_t r0, int64_t 
       for (int64_t c = 0; c < cols; c++) yr[c] = xr[c] * rs;
   }
 }
+FT_ISA_VARIANTS(rms_rows)
 
 }  // namespace
 

@@ -17,7 +17,7 @@ constexpr int64_t kSplitMin = 1 << 16;  // only split the axis when a task holds
 constexpr int64_t kFewTasks = 8;        // ... and there are fewer tasks than this
 
 // sum over a in [a0, a1) of x[a*inner + i] for i in [0, w), into acc (double), w <= kInnerBlock.
-FT_CLONES void sum_cols(const float* x, int64_t inner, int64_t a0, int64_t a1, int64_t w, double* acc) {
+FT_KERNEL void sum_cols_impl(const float* x, int64_t inner, int64_t a0, int64_t a1, int64_t w, double* acc) {
   for (int64_t i = 0; i < w; i++) acc[i] = 0.0;
   if (inner == 1) {
     acc[0] = sum_f64(x + a0, a1 - a0);
@@ -43,9 +43,10 @@ FT_CLONES void sum_cols(const float* x, int64_t inner, int64_t a0, int64_t a1, i
     for (int64_t i = 0; i < w; i++) acc[i] += static_cast<double>(row[i]);
   }
 }
+FT_ISA_VARIANTS(sum_cols)
 
 // max over a in [a0, a1) with first argmax; a NaN wins (and stays) like Math.max propagates it.
-FT_CLONES void max_cols(const float* x, int64_t inner, int64_t a0, int64_t a1, int64_t w, float* m, int32_t* arg) {
+FT_KERNEL void max_cols_impl(const float* x, int64_t inner, int64_t a0, int64_t a1, int64_t w, float* m, int32_t* arg) {
   for (int64_t i = 0; i < w; i++) {
     m[i] = x[a0 * inner + i];
     arg[i] = static_cast<int32_t>(a0);
@@ -60,8 +61,10 @@ FT_CLONES void max_cols(const float* x, int64_t inner, int64_t a0, int64_t a1, i
     }
   }
 }
+FT_ISA_VARIANTS(max_cols)
 
-FT_CLONES double sumsq_range(const float* x, int64_t n) { return sumsq_dev_f64(x, 0.0, n); }
+FT_KERNEL double sumsq_range_impl(const float* x, int64_t n) { return sumsq_dev_f64(x, 0.0, n); }
+FT_ISA_VARIANTS(sumsq_range)
 
 }  // namespace
 

@@ -10,7 +10,7 @@
 namespace ft {
 namespace {
 
-FT_CLONES void softmax_rows(const float* x, int64_t r0, int64_t r1, int64_t cols, float* y, bool log, float* scratch) {
+FT_KERNEL void softmax_rows_impl(const float* x, int64_t r0, int64_t r1, int64_t cols, float* y, bool log, float* scratch) {
   for (int64_t r = r0; r < r1; r++) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
@@ -29,8 +29,9 @@ FT_CLONES void softmax_rows(const float* x, int64_t r0, int64_t r1, int64_t cols
     }
   }
 }
+FT_ISA_VARIANTS(softmax_rows)
 
-FT_CLONES void softmax_backward_rows(const float* y, const float* gy, int64_t r0, int64_t r1, int64_t cols, float* gx,
+FT_KERNEL void softmax_backward_rows_impl(const float* y, const float* gy, int64_t r0, int64_t r1, int64_t cols, float* gx,
                                     bool log) {
   for (int64_t r = r0; r < r1; r++) {
     const float* yr = y + r * cols;
@@ -45,6 +46,7 @@ FT_CLONES void softmax_backward_rows(const float* y, const float* gy, int64_t r0
     }
   }
 }
+FT_ISA_VARIANTS(softmax_backward_rows)
 
 int64_t row_grain(int64_t cols) { return cols >= 8192 ? 1 : 8192 / (cols + 1) + 1; }
 

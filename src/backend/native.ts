@@ -16,12 +16,22 @@ export interface NativeBuildInfo {
   blas: 'openblas' | 'builtin';
   /** The GEMM in use now (see setGemmImplementation). */
   gemm: 'openblas' | 'builtin';
-  /** Whether the AVX2+FMA kernels are in use on this CPU. */
+  /** OpenBLAS's kernel set for this CPU (e.g. 'Haswell', 'SkylakeX'); '' without OpenBLAS. */
+  blasCore: string;
+  /** Whether AVX2+FMA (or wider) kernels are in use now. */
   avx2: boolean;
+  /** The instruction-set variant of the kernels in use now (see setIsa). */
+  isa: IsaLevel;
+  /** The widest variant this CPU and OS support (the default). */
+  isaMax: IsaLevel;
   /** Threads used by every parallel kernel. */
   threads: number;
   openmp: boolean;
 }
+
+/** Kernel instruction-set variants, narrowest first: baseline x86-64-v2 / C, AVX2+FMA, AVX-512 (F/BW/DQ/VL/CD). */
+export type IsaLevel = 'portable' | 'avx2' | 'avx512';
+const ISA_LEVELS: readonly IsaLevel[] = ['portable', 'avx2', 'avx512'];
 
 type F = FloatArray;
 type I = Int32Array;
@@ -29,10 +39,11 @@ type Maybe<T> = T | null;
 
 /** The raw addon surface (argument order as in native/src/binding.cc). */
 interface Addon {
-  info(): { blas: string; useBlas: boolean; avx2: boolean; threads: number; openmp: boolean };
+  info(): { blas: string; useBlas: boolean; blasCore: string; avx2: boolean; isa: string; isaMax: string; threads: number; openmp: boolean };
   setNumThreads(n: number): void;
   setUseBlas(on: boolean): boolean;
-  fmaPeak(ms: number): number;
+  fmaPeak(ms: number, isa: number): number;
+  setIsa(level: number): boolean;
   unary(op: number, x: F, out: F, n: number, alpha: number): void;
   unaryBackward(op: number, x: F, y: F, gy: F, gx: F, n: number, alpha: number): void;
   binary(op: number, ndim: number, dims: Float64Array, a: F, aOff: number, b: F, bOff: number, out: F): void;
@@ -274,7 +285,31 @@ export function loadNativeBackend(): Backend | null {
 export function nativeBuildInfo(): NativeBuildInfo {
   const i = lib().info();
   const blas = i.blas === 'openblas' ? 'openblas' : 'builtin';
-  return { blas, gemm: i.useBlas ? blas : 'builtin', avx2: i.avx2, threads: i.threads, openmp: i.openmp };
+  return { blas, gemm: i.useBlas ? blas : 'builtin', blasCore: i.blasCore, avx2: i.avx2, isa: toIsa(i.isa), isaMax: toIsa(i.isaMax), threads: i.threads, openmp: i.openmp };
+}
+
+function toIsa(s: string): IsaLevel {
+  return (ISA_LEVELS as readonly string[]).includes(s) ? (s as IsaLevel) : 'portable';
+}
+
+/** The kernel variants this CPU and OS can run, narrowest first (e.g. ['portable', 'avx2', 'avx512']). */
+export function supportedIsaLevels(): IsaLevel[] {
+  return ISA_LEVELS.slice(0, ISA_LEVELS.indexOf(nativeBuildInfo().isaMax) + 1);
+}
+
+/**
+ * Forces the kernels' instruction-set variant (every kernel family and the built-in GEMM) for tests and
+ * benchmarks; the default is the widest supported. Throws when this CPU (or its OS) cannot run `level`.
+ *
+ * @example
+ * for (const l of supportedIsaLevels()) { setIsa(l); ... }
+ */
+export function setIsa(level: IsaLevel): void {
+  const code = ISA_LEVELS.indexOf(level);
+  if (code < 0) throw new FinetuneError(`setIsa: unknown level '${String(level)}'; use one of ${ISA_LEVELS.join(', ')}`);
+  if (!lib().setIsa(code)) {
+    throw new FinetuneError(`setIsa: this CPU/OS supports at most '${nativeBuildInfo().isaMax}', not '${level}'; use one of ${supportedIsaLevels().join(', ')}`);
+  }
 }
 
 /**
@@ -305,7 +340,20 @@ export function setGemmImplementation(impl: 'openblas' | 'builtin'): void {
   if (!ok) throw new FinetuneError('setGemmImplementation: this build has no OpenBLAS (install libopenblas-dev and rebuild with `npm run install`)');
 }
 
-/** Measured fp32 FMA throughput of this machine over about `ms` milliseconds, in GFLOP/s (0 without AVX2). For benchmarks. */
-export function measureFmaPeak(ms = 300): number {
-  return guard((a) => a.fmaPeak(ms));
+/**
+ * Measured fp32 FMA throughput on every kernel thread over about `ms` milliseconds, in GFLOP/s, with the
+ * vectors of `isa` (default: the widest this CPU supports); 0 for 'portable' or a level the CPU lacks.
+ * For benchmarks.
+ */
+export function measureFmaPeak(ms = 300, isa?: IsaLevel): number {
+  const level = ISA_LEVELS.indexOf(isa ?? nativeBuildInfo().isaMax);
+  return guard((a) => a.fmaPeak(ms, level));
+}
+
+/**
+ * Measured bf16 dot-product throughput (AVX512_BF16 VDPBF16PS, fp32 accumulation; a multiply-add counts
+ * as 2 flops) on every kernel thread, in GFLOP/s; 0 when the CPU has no bf16 dot products. For benchmarks.
+ */
+export function measureBf16Peak(ms = 300): number {
+  return guard((a) => a.fmaPeak(ms, 3));
 }

@@ -11,11 +11,14 @@ import { after, describe, it } from 'node:test';
 import type { AttentionArgs } from '../../src/backend/backend.ts';
 import {
   getNumThreads,
+  measureFmaPeak,
   nativeAvailable,
   nativeBackend as nat,
   nativeBuildInfo,
   setGemmImplementation,
+  setIsa,
   setNumThreads,
+  supportedIsaLevels,
 } from '../../src/backend/native.ts';
 import { DTypeError, ShapeError } from '../../src/errors.ts';
 import { assertBitwise, randF32, randI32, skipWithoutNative } from './parity-helpers.ts';
@@ -27,6 +30,7 @@ after(() => {
   if (!nativeAvailable()) return;
   setNumThreads(initialThreads);
   setGemmImplementation(nativeBuildInfo().blas);
+  setIsa(nativeBuildInfo().isaMax);
 });
 
 /** Runs a few training-shaped kernels and returns every output buffer. */
@@ -129,6 +133,36 @@ describe('native controls and build info', { skip }, () => {
     } else {
       assert.throws(() => setGemmImplementation('openblas'), /no OpenBLAS/);
     }
+  });
+
+  it('setIsa forces each supported kernel variant and refuses the others', (t) => {
+    const levels = supportedIsaLevels();
+    const max = nativeBuildInfo().isaMax;
+    assert.equal(levels[0], 'portable');
+    assert.equal(levels[levels.length - 1], max);
+    t.diagnostic(`supported: ${levels.join(', ')}`);
+    for (const l of levels) {
+      setIsa(l);
+      assert.equal(nativeBuildInfo().isa, l);
+      assert.equal(nativeBuildInfo().avx2, l !== 'portable');
+    }
+    for (const l of (['portable', 'avx2', 'avx512'] as const).filter((x) => !levels.includes(x))) {
+      assert.throws(() => setIsa(l), /supports at most/);
+      assert.equal(nativeBuildInfo().isa, levels[levels.length - 1]); // unchanged by the refused call
+    }
+    assert.throws(() => setIsa('sse' as never), /unknown level 'sse'/);
+    setIsa(max);
+  });
+
+  it('measures an FMA peak per supported vector width (0 for the others)', (t) => {
+    const levels = supportedIsaLevels();
+    for (const l of ['avx2', 'avx512'] as const) {
+      const p = measureFmaPeak(5, l);
+      t.diagnostic(`${l}: ${p.toFixed(0)} GFLOP/s (5 ms probe)`);
+      if (levels.includes(l)) assert.ok(p > 0, `${l} peak ${p}`);
+      else assert.equal(p, 0);
+    }
+    assert.equal(measureFmaPeak(5, 'portable'), 0);
   });
 
   it('FINETUNE_NO_BLAS=1 makes the build probe choose the built-in GEMM', () => {

@@ -4,13 +4,13 @@
 // Exact ops are compared bit for bit; transcendental ones within ~1e-5 relative.
 
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 
 import type { BinaryOp, UnaryOp } from '../../src/backend/backend.ts';
 import { nativeBackend as nat } from '../../src/backend/native.ts';
 import { referenceBackend as ref } from '../../src/backend/reference.ts';
 import { dropoutKeep, dropoutThreshold } from '../../src/backend/rng.ts';
-import { assertBitwise, assertClose, randF32, randI32, skipWithoutNative } from './parity-helpers.ts';
+import { assertBitwise, assertClose, randF32, randI32, describeEachIsa, skipWithoutNative } from './parity-helpers.ts';
 
 const skip = skipWithoutNative();
 const SIZES = [1, 3, 17, 129, 70001];
@@ -38,7 +38,7 @@ const UNARY: Array<[UnaryOp, number, number, number]> = [
 ];
 const EXACT_UNARY = new Set<UnaryOp>(['neg', 'abs', 'square', 'relu', 'recip']);
 
-describe('native parity: unary', { skip }, () => {
+describeEachIsa('native parity: unary', { skip }, () => {
   for (const [op, lo, hi, alpha] of UNARY) {
     it(`${op} forward and backward`, () => {
       for (const n of SIZES) {
@@ -106,7 +106,7 @@ const BIN_CASES: BinCase[] = [
   { name: 'large permuted (multi-thread)', shape: [64, 33, 31], aLen: 64 * 33 * 31, aStrides: [1, 64 * 31, 64], aOffset: 0, bLen: 64 * 33 * 31, bStrides: contiguous([64, 33, 31]), bOffset: 0 },
 ];
 
-describe('native parity: binary with broadcasting and strides', { skip }, () => {
+describeEachIsa('native parity: binary with broadcasting and strides', { skip }, () => {
   for (const c of BIN_CASES) {
     it(c.name, () => {
       const a = randF32(c.aLen, c.aLen + 1, -2, 2);
@@ -137,7 +137,7 @@ describe('native parity: binary with broadcasting and strides', { skip }, () => 
   });
 });
 
-describe('native parity: where, fill, axpy, copyStrided', { skip }, () => {
+describeEachIsa('native parity: where, fill, axpy, copyStrided', { skip }, () => {
   it('where / axpy / fill', () => {
     for (const n of SIZES) {
       const c = randF32(n, 1, -1, 1).map((v) => (v > 0 ? 1 : 0));
@@ -202,7 +202,7 @@ describe('native parity: where, fill, axpy, copyStrided', { skip }, () => {
   });
 });
 
-describe('native parity: reductions', { skip }, () => {
+describeEachIsa('native parity: reductions', { skip }, () => {
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1], [3, 17, 1], [1, 17, 3], [5, 3, 129], [1, 70001, 1], [2, 4099, 3], [1, 1024, 300], [4, 0, 3],
   ];
@@ -249,7 +249,7 @@ describe('native parity: reductions', { skip }, () => {
   });
 });
 
-describe('native parity: gather, scatterAdd, dropout', { skip }, () => {
+describeEachIsa('native parity: gather, scatterAdd, dropout', { skip }, () => {
   it('gather rows and report the first bad id', () => {
     const V = 50;
     const C = 17;

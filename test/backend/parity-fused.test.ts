@@ -3,12 +3,12 @@
 // masked rows) and AdamW, on random inputs with odd sizes, transposes, offsets and batch stride 0.
 
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, it } from 'node:test';
 
 import type { AttentionArgs } from '../../src/backend/backend.ts';
 import { nativeBackend as nat, nativeAvailable, nativeBuildInfo, setGemmImplementation } from '../../src/backend/native.ts';
 import { referenceBackend as ref } from '../../src/backend/reference.ts';
-import { assertBitwise, assertClose, randF32, randI32, skipWithoutNative } from './parity-helpers.ts';
+import { assertBitwise, assertClose, randF32, randI32, describeEachIsa, skipWithoutNative } from './parity-helpers.ts';
 
 const skip = skipWithoutNative();
 /** Every GEMM implementation this build has: the built-in one always, OpenBLAS when linked. */
@@ -39,7 +39,7 @@ const GEMM_CASES: GemmCase[] = [
   { batch: 3, M: 65, N: 64, K: 200, bBS: 0 }, // big enough to run the batch entries in parallel
 ];
 
-describe('native parity: gemm', { skip }, () => {
+describeEachIsa('native parity: gemm', { skip }, () => {
   for (const impl of GEMMS) {
     for (const c of GEMM_CASES) {
       it(`${impl}: batch ${c.batch} (${c.M}x${c.K}) @ (${c.K}x${c.N})${c.aBS === 0 ? ' A stride 0' : ''}${c.bBS === 0 ? ' B stride 0' : ''}`, () => {
@@ -78,7 +78,7 @@ describe('native parity: gemm', { skip }, () => {
   }
 });
 
-describe('native parity: softmax and norms', { skip }, () => {
+describeEachIsa('native parity: softmax and norms', { skip }, () => {
   const shapes: Array<[number, number]> = [[1, 1], [3, 17], [17, 3], [37, 129], [5, 1000], [130, 768]];
   for (const [rows, cols] of shapes) {
     it(`softmax / log-softmax (${rows}, ${cols}) forward and backward`, () => {
@@ -141,7 +141,7 @@ describe('native parity: softmax and norms', { skip }, () => {
   }
 });
 
-describe('native parity: losses', { skip }, () => {
+describeEachIsa('native parity: losses', { skip }, () => {
   for (const [rows, cols] of [[1, 1], [3, 17], [17, 129], [4, 30522]] as const) {
     it(`crossEntropy (${rows}, ${cols}) with ignore_index -100, forward and backward`, () => {
       const logits = randF32(rows * cols, rows + cols, -10, 10);
@@ -226,7 +226,7 @@ const ATTN_CASES: Array<[string, AttentionArgs]> = [
   ATTN_CASES.push(['fully masked batch', a]);
 }
 
-describe('native parity: fused attention', { skip }, () => {
+describeEachIsa('native parity: fused attention', { skip }, () => {
   for (const impl of GEMMS) {
     for (const [name, a] of ATTN_CASES) {
       it(`${impl}: ${name}`, () => {
@@ -256,7 +256,7 @@ describe('native parity: fused attention', { skip }, () => {
   }
 });
 
-describe('native parity: adamw', { skip }, () => {
+describeEachIsa('native parity: adamw', { skip }, () => {
   it('five steps with decay, clipping scale and bias correction', () => {
     const n = 40001;
     const p0 = randF32(n, 1);

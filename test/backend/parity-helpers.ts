@@ -1,10 +1,13 @@
 // Shared helpers of the native-vs-reference parity tests: seeded random buffers, a tolerance check
-// that names the worst element, and the skip message used when the addon is not built.
+// that names the worst element, the skip message used when the addon is not built, and describeEachIsa
+// (one suite per kernel ISA variant this machine supports, forced with setIsa, reported as a diagnostic).
 // Not a test file itself (no .test.ts suffix).
 
 import assert from 'node:assert/strict';
+import { cpus } from 'node:os';
+import { after, before, describe, it } from 'node:test';
 
-import { nativeAvailable, nativeLoadError } from '../../src/backend/native.ts';
+import { nativeAvailable, nativeBuildInfo, nativeLoadError, setIsa, supportedIsaLevels, type IsaLevel } from '../../src/backend/native.ts';
 
 /** A seeded uniform generator in [lo, hi) (mulberry32), so failures reproduce. */
 export function rng(seed: number): (lo?: number, hi?: number) => number {
@@ -82,4 +85,26 @@ export function assertBitwise(actual: Float32Array | Int32Array, expected: Float
 /** node:test `skip` option: false when the addon loads, else the reason. */
 export function skipWithoutNative(): string | false {
   return nativeAvailable() ? false : `native addon not built (${nativeLoadError() ?? 'unknown'}); run npm install`;
+}
+
+/** The kernel variants to test: every level this CPU and OS support (just 'portable' without the addon). */
+export const ISA_LEVELS: IsaLevel[] = nativeAvailable() ? supportedIsaLevels() : ['portable'];
+
+/**
+ * describe(`${name} [isa]`) once per supported ISA variant, with that variant forced (setIsa) for the
+ * suite's tests and the widest restored after; the first test checks and reports which variant ran.
+ */
+export function describeEachIsa(name: string, opts: { skip: string | false }, body: (isa: IsaLevel) => void): void {
+  for (const isa of ISA_LEVELS) {
+    describe(`${name} [${isa}]`, opts, () => {
+      before(() => setIsa(isa));
+      after(() => setIsa(nativeBuildInfo().isaMax));
+      it(`runs the ${isa} kernels`, (t) => {
+        const info = nativeBuildInfo();
+        assert.equal(info.isa, isa);
+        t.diagnostic(`kernels: ${info.isa} (supported: ${ISA_LEVELS.join(', ')}; CPU: ${cpus()[0]?.model ?? 'unknown'}; gemm: ${info.gemm})`);
+      });
+      body(isa);
+    });
+  }
 }
