@@ -6,14 +6,17 @@
 // Not here: the models (bert.ts, ...), safetensors/config parsing (src/io), tokenizers (src/tokenizers).
 
 import { readdir, stat, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadCheckpointTensors, SAFETENSORS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME } from '../io/checkpoint.ts';
 import { makeHfConfig, parseHfConfig, writeHfConfig, type HfConfig, type ProblemType } from '../io/hf-config.ts';
 import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
-import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
+import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
+import { loadLoraAdapter, PEFT_PREFIX } from '../lora/adapter.ts';
+import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, isAdapterFolder, readLoraConfig, type LoraConfig } from '../lora/config.ts';
+import { loraState } from '../lora/inject.ts';
 import { manualSeed } from '../nn/init.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
@@ -178,6 +181,13 @@ export interface FromPretrainedOptions {
   tokenizer?: Tokenizer;
   /** Where transformers-style loading warnings go (default console.warn). */
   warn?: (message: string) => void;
+  /**
+   * Inference loading (predict, evaluate, serve, export): a parameter the checkpoint lacks, or a checkpoint
+   * tensor no parameter takes, is a ModelError naming the keys, never a random initialisation.
+   */
+  strict?: boolean;
+  /** Resolves an adapter folder's base_model_name_or_path (e.g. a Hub id) to a local folder. */
+  resolveBase?: (nameOrPath: string) => Promise<string>;
 }
 
 /** What loading found, as transformers' `output_loading_info`. */
@@ -189,6 +199,8 @@ export interface LoadingInfo {
   mismatchedKeys: { key: string; checkpointShape: number[]; modelShape: number[] }[];
   /** The safetensors files read. */
   files: string[];
+  /** Set when the folder was a PEFT adapter: it and its base model folder. */
+  adapter?: { dir: string; baseDir: string; config: LoraConfig };
 }
 
 const pyList = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(', ')}]`;
@@ -274,21 +286,79 @@ function transpose2d(src: Float32Array, R: number, C: number): Float32Array {
 /**
  * Loads a Hugging Face model folder (config.json + model.safetensors or shards) into the model class
  * for `options.task`, reporting what was missing and unexpected. Nothing is half-loaded: every name
- * and shape is checked before any parameter is written.
+ * and shape is checked before any parameter is written. A PEFT adapter folder (adapter_config.json and
+ * no weights of its own) loads its base model (base_model_name_or_path) with the adapter applied, as
+ * transformers' from_pretrained does with PEFT installed. With `strict` (inference: predict, evaluate,
+ * serve, export) a parameter the checkpoint lacks or a checkpoint tensor no parameter takes is an error
+ * naming the keys and the folder, never a random initialisation.
  * @example
  * const { model, info } = await loadPretrained('models/bert-base-uncased', { task: 'text-classification', numLabels: 3 });
  * info.missingKeys; // ['classifier.weight', 'classifier.bias'] (newly initialised)
  */
 export async function loadPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<{ model: PretrainedTaskModel; info: LoadingInfo }> {
-  const configFile = join(dir, 'config.json');
+  if (isAdapterFolder(dir)) return loadAdapterFolder(dir, options);
+  const { model, info, configFile, savedTask } = await loadFolder(dir, dir, options);
+  try {
+    if (options.strict) {
+      checkTask(dir, configFile, savedTask, options.task);
+      checkNothingMissing(model, dir, info, []);
+      // Unused checkpoint tensors are expected only when a head is deliberately dropped (another task requested).
+      const headDropped = options.task !== undefined && savedTask !== undefined && savedTask !== options.task;
+      if (info.unexpectedKeys.length > 0 && !headDropped) {
+        throw new ModelError(
+          `${dir}: ${info.unexpectedKeys.length} checkpoint tensor(s) in ${fileList(info)} fit no parameter of ${model.architecture} built from ${configFile}: ` +
+            `${pyList(info.unexpectedKeys.slice(0, 6))}${info.unexpectedKeys.length > 6 ? ' ...' : ''}. config.json does not describe these weights ` +
+            '(model_type, num_hidden_layers or the head changed?); use the config.json saved with them.',
+        );
+      }
+    }
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  for (const m of loadingWarnings(model.architecture, dir, info)) warn(m);
+  return { model, info };
+}
+
+const fileList = (info: LoadingInfo): string => (info.files.length ? info.files.map((f) => basename(f)).join(', ') : 'the checkpoint');
+
+/** Strict loading: a head saved for one task is never run as another's (feature extraction drops the head). */
+function checkTask(dir: string, configFile: string, saved: TaskName | undefined, requested: TaskName | undefined): void {
+  if (saved === undefined || requested === undefined || saved === requested || requested === 'feature-extraction') return;
+  throw new ModelError(
+    `${dir}: the model was trained for ${saved} (${configFile} architectures), not ${requested}; its head would give meaningless ${requested} outputs. ` +
+      `Use it as ${saved}, or fine-tune a ${requested} model first.`,
+  );
+}
+
+/** Strict loading: every parameter not in `covered` must have come from the checkpoint. */
+function checkNothingMissing(model: PretrainedTaskModel, dir: string, info: LoadingInfo, covered: readonly string[]): void {
+  const missing = [...info.missingKeys, ...info.mismatchedKeys.map((m) => m.key)].filter((k) => !covered.includes(k));
+  if (missing.length === 0) return;
+  throw new ModelError(
+    `${dir}: ${fileList(info)} has no weights for ${missing.length} parameter(s) of ${model.architecture}: ${pyList(missing.slice(0, 6))}${missing.length > 6 ? ' ...' : ''}. ` +
+      'Loading it for inference would give them random values. Is this the folder `finetune train` wrote (config.json and model.safetensors of one run)? ' +
+      'Weights renamed or removed, or config.json changed (model_type, num_hidden_layers, architectures), do not fit.',
+  );
+}
+
+/** config.json of `configDir` + the weights of `weightsDir`, loaded (no strict checks, no warnings). */
+async function loadFolder(
+  configDir: string,
+  weightsDir: string,
+  options: FromPretrainedOptions,
+): Promise<{ model: PretrainedTaskModel; info: LoadingInfo; configFile: string; savedTask: TaskName | undefined }> {
+  const configFile = join(configDir, 'config.json');
   if (!(await stat(configFile).then((s) => s.isFile(), () => false))) {
-    throw new ModelError(`${dir}: no config.json; pass a Hugging Face model folder (config.json + model.safetensors)`);
+    throw new ModelError(`${configDir}: no config.json; pass a Hugging Face model folder (config.json + model.safetensors)`);
   }
   const { value, floatPaths } = await readJsonFile(configFile);
   if (!isJsonObject(value)) throw new ModelError(`${configFile}: config.json must hold a JSON object`);
   const config = parseHfConfig(applyConfigOptions(value, options, configFile), configFile, floatPaths);
   const family = familyFor(config.model_type, configFile);
   const task = taskFor(family, config, options.task);
+  const savedTask = (config.architectures ?? []).map((a) => family.architectures[a]).find((t) => t !== undefined);
   checkLabels(task, config, configFile);
   const vocabSize = (config as { vocab_size?: number }).vocab_size;
   if (options.tokenizer && vocabSize !== undefined) {
@@ -300,12 +370,93 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
       );
     }
   }
-  const ckpt = await loadCheckpointTensors(dir);
+  const ckpt = await loadCheckpointTensors(weightsDir);
   const model = family.build(task, config);
-  const info = loadCheckpointInto(model, ckpt.tensors, { source: dir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
-  const warn = options.warn ?? ((m: string) => console.warn(m));
-  for (const m of loadingWarnings(model.architecture, dir, info)) warn(m);
-  return { model, info };
+  try {
+    const info = loadCheckpointInto(model, ckpt.tensors, { source: weightsDir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
+    return { model, info, configFile, savedTask };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+/** The task a PEFT task_type trains (used when an adapter folder has no config.json of its own). */
+const TASK_OF_PEFT_TYPE: Partial<Record<string, TaskName>> = {
+  SEQ_CLS: 'text-classification',
+  TOKEN_CLS: 'token-classification',
+  QUESTION_ANS: 'question-answering',
+  CAUSAL_LM: 'text-generation',
+  FEATURE_EXTRACTION: 'feature-extraction',
+};
+
+/** The base model folder an adapter names: resolved by the caller (Hub ids), else as written, else relative to the adapter. */
+async function adapterBase(dir: string, base: string, resolveBase: FromPretrainedOptions['resolveBase']): Promise<string> {
+  const isDir = (p: string) => stat(p).then((st) => st.isDirectory(), () => false);
+  if (resolveBase) {
+    try {
+      return await resolveBase(base);
+    } catch (err) {
+      if (!isAbsolute(base) && (await isDir(join(dir, base)))) return join(dir, base);
+      throw new ModelError(`${join(dir, ADAPTER_CONFIG_NAME)}: the base model "${base}" (base_model_name_or_path) cannot be loaded: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (await isDir(base)) return base;
+  if (!isAbsolute(base) && (await isDir(join(dir, base)))) return join(dir, base);
+  throw new ModelError(
+    `${join(dir, ADAPTER_CONFIG_NAME)}: the base model "${base}" (base_model_name_or_path) is not a folder here; ` +
+      'run from the folder training ran in, or edit base_model_name_or_path to the base model folder',
+  );
+}
+
+/** Loads the base model an adapter folder names, with the adapter (and its task head) applied. */
+async function loadAdapterFolder(dir: string, options: FromPretrainedOptions): Promise<{ model: PretrainedTaskModel; info: LoadingInfo }> {
+  const cfg = await readLoraConfig(dir);
+  const base = cfg.base_model_name_or_path;
+  if (!base) throw new ModelError(`${join(dir, ADAPTER_CONFIG_NAME)} names no base model (base_model_name_or_path); set it to the base model folder the adapter was trained on`);
+  const baseDir = await adapterBase(dir, base, options.resolveBase);
+  const ownConfig = await stat(join(dir, 'config.json')).then((st) => st.isFile(), () => false);
+  const extra: FromPretrainedOptions = {};
+  if (!ownConfig && options.task === undefined && cfg.task_type !== null) {
+    const t = TASK_OF_PEFT_TYPE[cfg.task_type];
+    if (t !== undefined) extra.task = t;
+  }
+  if (!ownConfig && options.numLabels === undefined && options.id2label === undefined) {
+    const rows = await headRows(dir);
+    if (rows !== null) extra.numLabels = rows;
+  }
+  if (options.strict) {
+    const saved = ownConfig ? undefined : cfg.task_type !== null ? TASK_OF_PEFT_TYPE[cfg.task_type] : undefined;
+    checkTask(dir, join(dir, ADAPTER_CONFIG_NAME), saved, options.task);
+  }
+  // The head of a base checkpoint may have another size: the adapter's modules_to_save replace it.
+  const { model, info, configFile, savedTask } = await loadFolder(ownConfig ? dir : baseDir, baseDir, { ...options, ...extra, ignoreMismatchedSizes: true });
+  try {
+    if (options.strict && ownConfig) checkTask(dir, configFile, savedTask, options.task);
+    const state = await loadLoraAdapter(model, dir);
+    if (options.strict) checkNothingMissing(model, `${dir} (base model ${baseDir})`, info, state.savedModuleParams);
+    const notReplaced = info.mismatchedKeys.filter((m) => !state.savedModuleParams.includes(m.key));
+    if (notReplaced.length > 0) {
+      throw new ModelError(`${baseDir}: checkpoint tensors do not fit the model of ${dir}: ${notReplaced.map((m) => `"${m.key}" ${shapeOf(m.checkpointShape)} vs ${shapeOf(m.modelShape)}`).join(', ')}`);
+    }
+    const covered = new Set(state.savedModuleParams);
+    return { model, info: { ...info, missingKeys: info.missingKeys.filter((k) => !covered.has(k)), mismatchedKeys: [], adapter: { dir, baseDir, config: state.config } } };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+/** Rows of the classification head an adapter file carries (the label count), or null. */
+async function headRows(dir: string): Promise<number | null> {
+  const file = join(dir, ADAPTER_WEIGHTS_NAME);
+  if (!(await stat(file).then((st) => st.isFile(), () => false))) return null;
+  const { tensors } = await readSafetensors(file);
+  for (const key of ['classifier.out_proj.weight', 'classifier.weight', 'score.weight']) {
+    const e = tensors.get(`${PEFT_PREFIX}${key}`);
+    if (e && e.shape.length === 2) return e.shape[0]!;
+  }
+  return null;
 }
 
 /**
@@ -467,6 +618,7 @@ function configForSave(model: PretrainedTaskModel): HfConfig {
  * @example await savePretrained(model, 'out/my-classifier', { tokenizer });
  */
 export async function savePretrained(model: PretrainedTaskModel, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
+  if (loraState(model)) throw new ModelError(`${dir}: this model carries a LoRA adapter; merge it first (mergeLora) or save the adapter (saveLoraAdapter)`);
   const maxShard = options.maxShardSize ?? 5_000_000_000;
   const state = stateDictForSave(model);
   const shards: [string, TensorToWrite][][] = [[]];
@@ -512,6 +664,15 @@ export async function savePretrained(model: PretrainedTaskModel, dir: string, op
   written.push(join(dir, 'config.json'));
   if (options.tokenizer) written.push(...(await saveTokenizer(options.tokenizer, dir)));
   return written;
+}
+
+/**
+ * Writes only config.json as savePretrained would (architectures, id2label/label2id): beside a LoRA
+ * adapter it records the task head and its labels, so the adapter folder is usable on its own.
+ */
+export async function saveModelConfig(model: PretrainedTaskModel, dir: string): Promise<string> {
+  await writeHfConfig(dir, configForSave(model));
+  return join(dir, 'config.json');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
-import { fromPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
+import { isAdapterFolder, readLoraConfig, type PeftTaskType } from '../lora/config.ts';
+import { loadPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
 import type { TaskModel, TaskName } from '../models/types.ts';
 import { loadTokenizer } from '../tokenizers/load.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -67,19 +68,45 @@ export async function loadTaskModel(
   task: TaskName,
   labels: LabelMap | null,
   ev?: PipelineEvents,
-  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels'> = {},
+  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels' | 'strict'> = {},
 ): Promise<LoadedTaskModel> {
-  const dir = await resolveModel(idOrPath, { onMessage: (m: string) => say(ev, m) });
-  const tokenizer = await loadTokenizer(dir);
-  const model = await fromPretrained(dir, {
+  const onMessage = (m: string) => say(ev, m);
+  const dir = await resolveModel(idOrPath, { onMessage });
+  const resolveBase = (base: string) => resolveModel(base, { onMessage });
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = await loadTokenizer(dir);
+  } catch (err) {
+    // An adapter folder written by PEFT alone has no tokenizer: its base model's is the one it was trained with.
+    if (!isAdapterFolder(dir)) throw err;
+    const base = (await readLoraConfig(dir)).base_model_name_or_path;
+    if (!base) throw err;
+    tokenizer = await loadTokenizer(await resolveBase(base));
+  }
+  const { model, info } = await loadPretrained(dir, {
     task,
     ...extra,
     ...(labels ? { id2label: labels.labels } : {}),
     tokenizer,
-    warn: (m: string) => say(ev, m),
+    warn: onMessage,
+    resolveBase,
   });
-  return { model, tokenizer, maxPositions: maxPositionsOf(model, tokenizer), description: `${idOrPath} (${model.architecture})` };
+  const adapter = info.adapter ? ` + LoRA adapter (r ${info.adapter.config.r}) on ${info.adapter.baseDir}` : '';
+  return {
+    model,
+    tokenizer,
+    maxPositions: maxPositionsOf(model, tokenizer),
+    description: `${idOrPath} (${model.architecture}${adapter})`,
+    newlyInitialized: [...info.missingKeys, ...info.mismatchedKeys.map((m) => m.key)],
+  };
 }
+
+const PIPELINE_TASK_OF_PEFT_TYPE: Partial<Record<PeftTaskType, PipelineTask>> = {
+  SEQ_CLS: 'text-classification',
+  TOKEN_CLS: 'token-classification',
+  QUESTION_ANS: 'question-answering',
+  CAUSAL_LM: 'text-generation',
+};
 
 const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
   [/(ForCausalLM|LMHeadModel)$/, 'text-generation'],
@@ -98,7 +125,14 @@ const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
  */
 export async function taskOfModel(idOrPath: string): Promise<PipelineTask> {
   const dir = await resolveModel(idOrPath);
-  if (!existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'adapter_config.json'))) return 'text-generation';
+  if (!existsSync(join(dir, 'config.json')) && isAdapterFolder(dir)) {
+    const type = (await readLoraConfig(dir)).task_type;
+    const task = type === null ? undefined : PIPELINE_TASK_OF_PEFT_TYPE[type];
+    if (task === undefined) {
+      throw new ModelError(`${join(dir, 'adapter_config.json')}: task_type ${JSON.stringify(type)} does not say which task the adapter was trained for; pass --task`);
+    }
+    return task;
+  }
   let archs: unknown;
   try {
     archs = (JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { architectures?: unknown }).architectures;

@@ -228,7 +228,7 @@ export class TextPipeline {
   /** Loads the weights (and `options.adapter`) behind an already loaded RequestPreparer. */
   static async withModel(requests: RequestPreparer, options: Pick<PipelineOptions, 'adapter' | 'warn'> = {}): Promise<TextPipeline> {
     const modelDir = requests.modelDir;
-    const { model, info } = await loadPretrained(modelDir, { task: requests.task, tokenizer: requests.tokenizer, warn: options.warn });
+    const { model, info } = await loadPretrained(modelDir, { task: requests.task, tokenizer: requests.tokenizer, warn: options.warn, strict: true });
     try {
       if (isGenerationHandler(requests.handler)) asCausalLm(model, modelDir);
       const fromAdapter = options.adapter !== undefined ? (await loadLoraAdapter(model, options.adapter)).savedModuleParams : [];

@@ -215,7 +215,7 @@ describe('trainCausalLm (stories260K, library)', { skip }, () => {
 });
 
 describe('LoRA settings', () => {
-  const resolve = (values: Record<string, unknown>) => resolveSettings([{ values, source: 'test.yaml' }]).pipeline;
+  const resolve = (values: Record<string, unknown>) => resolveSettings([{ values: values.task === 'text-classification' ? values : { model: 'some-model', ...values }, source: 'test.yaml' }]).pipeline;
   it('parses target modules as PEFT takes them: a list of names, one regex, or all-linear', () => {
     assert.deepEqual(resolve({ task: 'text-generation', lora_r: '8', lora_target_modules: 'q_proj, v_proj' }).lora_target_modules, ['q_proj', 'v_proj']);
     assert.deepEqual(resolve({ task: 'text-generation', lora_r: 8, lora_target_modules: ['c_attn'] }).lora_target_modules, ['c_attn']);
@@ -231,7 +231,7 @@ describe('LoRA settings', () => {
       [{ task: 'text-generation', lora_r: 8, lora_alpha: 0 }, 'lora_alpha', /above 0/],
       [{ task: 'text-generation', lora_r: 8, lora_dropout: 1 }, 'lora_dropout', /below 1/],
       [{ task: 'text-generation', lora_r: 8, lora_target_modules: 'q_proj,,v_proj' }, 'lora_target_modules', /empty name/],
-      [{ task: 'text-classification', lora_r: 8 }, 'lora_r', /text-generation/],
+      [{ task: 'text-classification', lora_r: 8 }, 'lora_r', /--model/],
       [{ task: 'text-generation', merge_lora: true }, 'merge_lora', /set lora_r/],
       [{ task: 'text-generation', lora_alpha: 32 }, 'lora_alpha', /set lora_r/],
       [{ lora_rank: 8 }, 'lora_rank', /did you mean "lora_r"/],
