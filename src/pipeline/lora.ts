@@ -100,7 +100,7 @@ export function setUpLora(p: PipelineConfig, loaded: LoadedClassifier, task: Pip
   const trainable = model.trainableParameters().reduce((n, [, t]) => n + t.size, 0);
   const head = state.config.modules_to_save?.length ? `; trained in full and saved with it (modules_to_save): ${[...new Set(state.savedModuleParams.map((n) => n.slice(0, n.lastIndexOf('.'))))].join(', ') || 'none'}` : '';
   ev?.message?.(
-    `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha} (scaling ${(cfg.lora_alpha / cfg.r).toPrecision(3)}), dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)})${head}; ` +
+    `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha}, dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)}), scaling alpha/r = ${+(cfg.lora_alpha / cfg.r).toPrecision(4)}${head}; ` +
       `${trainable.toLocaleString('en-US')} trainable of ${model.numParameters().toLocaleString('en-US')} parameters`,
   );
   return adapterPersistence(loaded, p.model, p.merge_lora);

@@ -65,7 +65,8 @@ describe('finetune train --task text-generation with LoRA (stories260K, CLI)', {
     assert.match(t, /finetune generate --model .*hf --adapter .*zog-lora/);
 
     // PEFT layout: adapter_config.json + adapter_model.safetensors with PEFT's key names, no full weights.
-    assert.ok(!existsSync(join(adapterDir, 'model.safetensors')) && !existsSync(join(adapterDir, 'config.json')), 'only the adapter is saved');
+    assert.ok(!existsSync(join(adapterDir, 'model.safetensors')), 'only the adapter is saved, no full weights');
+    assert.ok(existsSync(join(adapterDir, 'config.json')) && existsSync(join(adapterDir, 'tokenizer.json')), 'config.json and tokenizer: the folder is usable on its own');
     const cfg = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
     assert.deepEqual(
       [cfg.peft_type, cfg.task_type, cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.base_model_name_or_path, cfg.bias],
