@@ -125,6 +125,27 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseM
   print(`  npx finetune export --format onnx ${run.outputDir} ${run.outputDir}-onnx`);
 }
 
+/** Shell-quotes one argument when it needs it. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** This run's own command line with --resume-from-checkpoint <checkpoint> (any earlier one replaced). */
+function resumeCommand(checkpoint: string): string {
+  const argv = process.argv.slice(2);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume-from-checkpoint') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--resume-from-checkpoint=')) continue;
+    kept.push(a);
+  }
+  return ['npx', 'finetune', ...kept, '--resume-from-checkpoint', checkpoint].map(shellQuote).join(' ');
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
@@ -160,12 +181,16 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
     const controller = new AbortController();
     const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
-    const onSignal = (): void => {
-      print('\ninterrupted: stopping after this step, then saving the model (press Ctrl-C again to quit at once; checkpoints on disk are complete, resume with --resume-from-checkpoint latest)');
+    // SIGINT (Ctrl-C) / SIGTERM: stop at the next step boundary, write a resumable checkpoint, exit 130 / 143.
+    let stoppedBy: NodeJS.Signals | null = null;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stoppedBy !== null) process.exit(sig === 'SIGTERM' ? 143 : 130); // a second signal: quit at once
+      stoppedBy = sig;
+      print(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping after this step and writing a resumable checkpoint (press Ctrl-C again to quit at once)`);
       controller.abort();
-      process.once('SIGINT', () => process.exit(130));
     };
-    process.once('SIGINT', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const trainFor = {
       'text-classification': trainTextClassifier,
       'token-classification': trainTokenClassifier,
@@ -173,8 +198,21 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       'fill-mask': trainMaskedLm,
       'text-generation': trainCausalLm,
     }[pipeline.task];
-    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
-    process.off('SIGINT', onSignal);
+    let run: Awaited<ReturnType<typeof trainFor>>;
+    try {
+      run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const interrupted = run.train.interrupted;
+    if (interrupted) {
+      print(`\ninterrupted at step ${interrupted.step}; the final model was not saved (anything already in ${run.outputDir} is untouched)`);
+      if (run.reportPath) print(`report: ${run.reportPath}`);
+      if (interrupted.checkpoint) print(`resume with:\n  ${resumeCommand(interrupted.checkpoint)}`);
+      process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
+      return;
+    }
     printNextSteps(run, print);
   });
 }

@@ -274,6 +274,22 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
   if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
+  if (result.interrupted) {
+    // No final evaluation and no final save: a partial model never replaces the folder's earlier final model.
+    const rec: LogRecord = { step: result.globalStep, epoch: result.epochs, status: 'interrupted' };
+    appendFileSync(logPath, JSON.stringify(rec) + '\n');
+    history.push(rec);
+    say(ev, `not saved as the final model (interrupted); ${args.output_dir} keeps the model files it held before this run`);
+    const reportPath = args.report ? join(args.output_dir, 'report.html') : null;
+    if (reportPath) {
+      const { writeRunReport } = await import('./report.ts');
+      await writeRunReport(reportPath, {
+        title: `finetune ${input.task}: ${loaded.description}`, task: input.task, model: loaded.description, data: input.dataFile,
+        ...(input.dataCounts ? { dataCounts: input.dataCounts } : {}), args, history, result, validation: null, test: null,
+      });
+    }
+    return { task: input.task, outputDir: args.output_dir, train: result, validation: null, test: null, labels: input.labels, reportPath };
+  }
   const valResult = validate ? await validate(model) : null;
   const testResult = input.test ? await input.test(model) : null;
   if (testResult) {
