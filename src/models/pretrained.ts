@@ -301,7 +301,9 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
   try {
     if (options.strict) {
       checkTask(dir, configFile, savedTask, options.task);
-      checkNothingMissing(model, dir, info, []);
+      // Feature extraction returns token states, never the pooled output: a checkpoint without a pooler serves it.
+      const unusedHere = options.task === 'feature-extraction' ? info.missingKeys.filter((k) => /(^|\.)pooler\./.test(k)) : [];
+      checkNothingMissing(model, dir, info, unusedHere);
       // Unused checkpoint tensors are expected only when a head is deliberately dropped (another task requested).
       const headDropped = options.task !== undefined && savedTask !== undefined && savedTask !== options.task;
       if (info.unexpectedKeys.length > 0 && !headDropped) {
