@@ -6,16 +6,15 @@
 // Not here: the models (bert.ts, ...), safetensors/config parsing (src/io), tokenizers (src/tokenizers).
 
 import { readdir, stat, unlink } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadCheckpointTensors, SAFETENSORS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME } from '../io/checkpoint.ts';
 import { makeHfConfig, parseHfConfig, writeHfConfig, type HfConfig, type ProblemType } from '../io/hf-config.ts';
 import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
-import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
-import { loadLoraAdapter, PEFT_PREFIX } from '../lora/adapter.ts';
-import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, isAdapterFolder, readLoraConfig, type LoraConfig } from '../lora/config.ts';
+import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
+import { isAdapterFolder, type LoraConfig } from '../lora/config.ts';
 import { loraState } from '../lora/inject.ts';
 import { manualSeed } from '../nn/init.ts';
 import type { Tensor } from '../tensor/index.ts';
@@ -26,6 +25,7 @@ import { DISTILBERT_FAMILY } from './distilbert.ts';
 import { GPT2_FAMILY } from './gpt2.ts';
 import { LLAMA_FAMILY } from './llama.ts';
 import type { BuildOptions, CheckpointRules, ModelFamily, PretrainedTaskModel } from './family.ts';
+import { loadAdapterFolder } from './adapter-folder.ts';
 import { checkHeadLabels } from './heads.ts';
 import { ROBERTA_FAMILY } from './roberta.ts';
 import type { TaskName } from './types.ts';
@@ -296,7 +296,7 @@ function transpose2d(src: Float32Array, R: number, C: number): Float32Array {
  * info.missingKeys; // ['classifier.weight', 'classifier.bias'] (newly initialised)
  */
 export async function loadPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<{ model: PretrainedTaskModel; info: LoadingInfo }> {
-  if (isAdapterFolder(dir)) return loadAdapterFolder(dir, options);
+  if (isAdapterFolder(dir)) return loadAdapterFolder(dir, options, { loadFolder, checkTask, checkNothingMissing });
   const { model, info, configFile, savedTask } = await loadFolder(dir, dir, options);
   try {
     if (options.strict) {
@@ -326,7 +326,7 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
 const fileList = (info: LoadingInfo): string => (info.files.length ? info.files.map((f) => basename(f)).join(', ') : 'the checkpoint');
 
 /** Strict loading: a head saved for one task is never run as another's (feature extraction drops the head). */
-function checkTask(dir: string, configFile: string, saved: TaskName | undefined, requested: TaskName | undefined): void {
+export function checkTask(dir: string, configFile: string, saved: TaskName | undefined, requested: TaskName | undefined): void {
   if (saved === undefined || requested === undefined || saved === requested || requested === 'feature-extraction') return;
   throw new ModelError(
     `${dir}: the model was trained for ${saved} (${configFile} architectures), not ${requested}; its head would give meaningless ${requested} outputs. ` +
@@ -335,7 +335,7 @@ function checkTask(dir: string, configFile: string, saved: TaskName | undefined,
 }
 
 /** Strict loading: every parameter not in `covered` must have come from the checkpoint. */
-function checkNothingMissing(model: PretrainedTaskModel, dir: string, info: LoadingInfo, covered: readonly string[]): void {
+export function checkNothingMissing(model: PretrainedTaskModel, dir: string, info: LoadingInfo, covered: readonly string[]): void {
   const missing = [...info.missingKeys, ...info.mismatchedKeys.map((m) => m.key)].filter((k) => !covered.includes(k));
   if (missing.length === 0) return;
   throw new ModelError(
@@ -346,7 +346,7 @@ function checkNothingMissing(model: PretrainedTaskModel, dir: string, info: Load
 }
 
 /** config.json of `configDir` + the weights of `weightsDir`, loaded (no strict checks, no warnings). */
-async function loadFolder(
+export async function loadFolder(
   configDir: string,
   weightsDir: string,
   options: FromPretrainedOptions,
@@ -381,84 +381,6 @@ async function loadFolder(
     model.dispose();
     throw err;
   }
-}
-
-/** The task a PEFT task_type trains (used when an adapter folder has no config.json of its own). */
-const TASK_OF_PEFT_TYPE: Partial<Record<string, TaskName>> = {
-  SEQ_CLS: 'text-classification',
-  TOKEN_CLS: 'token-classification',
-  QUESTION_ANS: 'question-answering',
-  CAUSAL_LM: 'text-generation',
-  FEATURE_EXTRACTION: 'feature-extraction',
-};
-
-/** The base model folder an adapter names: resolved by the caller (Hub ids), else as written, else relative to the adapter. */
-async function adapterBase(dir: string, base: string, resolveBase: FromPretrainedOptions['resolveBase']): Promise<string> {
-  const isDir = (p: string) => stat(p).then((st) => st.isDirectory(), () => false);
-  if (resolveBase) {
-    try {
-      return await resolveBase(base);
-    } catch (err) {
-      if (!isAbsolute(base) && (await isDir(join(dir, base)))) return join(dir, base);
-      throw new ModelError(`${join(dir, ADAPTER_CONFIG_NAME)}: the base model "${base}" (base_model_name_or_path) cannot be loaded: ${(err as Error).message}`, { cause: err });
-    }
-  }
-  if (await isDir(base)) return base;
-  if (!isAbsolute(base) && (await isDir(join(dir, base)))) return join(dir, base);
-  throw new ModelError(
-    `${join(dir, ADAPTER_CONFIG_NAME)}: the base model "${base}" (base_model_name_or_path) is not a folder here; ` +
-      'run from the folder training ran in, or edit base_model_name_or_path to the base model folder',
-  );
-}
-
-/** Loads the base model an adapter folder names, with the adapter (and its task head) applied. */
-async function loadAdapterFolder(dir: string, options: FromPretrainedOptions): Promise<{ model: PretrainedTaskModel; info: LoadingInfo }> {
-  const cfg = await readLoraConfig(dir);
-  const base = cfg.base_model_name_or_path;
-  if (!base) throw new ModelError(`${join(dir, ADAPTER_CONFIG_NAME)} names no base model (base_model_name_or_path); set it to the base model folder the adapter was trained on`);
-  const baseDir = await adapterBase(dir, base, options.resolveBase);
-  const ownConfig = await stat(join(dir, 'config.json')).then((st) => st.isFile(), () => false);
-  const extra: FromPretrainedOptions = {};
-  if (!ownConfig && options.task === undefined && cfg.task_type !== null) {
-    const t = TASK_OF_PEFT_TYPE[cfg.task_type];
-    if (t !== undefined) extra.task = t;
-  }
-  if (!ownConfig && options.numLabels === undefined && options.id2label === undefined) {
-    const rows = await headRows(dir);
-    if (rows !== null) extra.numLabels = rows;
-  }
-  if (options.strict) {
-    const saved = ownConfig ? undefined : cfg.task_type !== null ? TASK_OF_PEFT_TYPE[cfg.task_type] : undefined;
-    checkTask(dir, join(dir, ADAPTER_CONFIG_NAME), saved, options.task);
-  }
-  // The head of a base checkpoint may have another size: the adapter's modules_to_save replace it.
-  const { model, info, configFile, savedTask } = await loadFolder(ownConfig ? dir : baseDir, baseDir, { ...options, ...extra, ignoreMismatchedSizes: true });
-  try {
-    if (options.strict && ownConfig) checkTask(dir, configFile, savedTask, options.task);
-    const state = await loadLoraAdapter(model, dir);
-    if (options.strict) checkNothingMissing(model, `${dir} (base model ${baseDir})`, info, state.savedModuleParams);
-    const notReplaced = info.mismatchedKeys.filter((m) => !state.savedModuleParams.includes(m.key));
-    if (notReplaced.length > 0) {
-      throw new ModelError(`${baseDir}: checkpoint tensors do not fit the model of ${dir}: ${notReplaced.map((m) => `"${m.key}" ${shapeOf(m.checkpointShape)} vs ${shapeOf(m.modelShape)}`).join(', ')}`);
-    }
-    const covered = new Set(state.savedModuleParams);
-    return { model, info: { ...info, missingKeys: info.missingKeys.filter((k) => !covered.has(k)), mismatchedKeys: [], adapter: { dir, baseDir, config: state.config } } };
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
-}
-
-/** Rows of the classification head an adapter file carries (the label count), or null. */
-async function headRows(dir: string): Promise<number | null> {
-  const file = join(dir, ADAPTER_WEIGHTS_NAME);
-  if (!(await stat(file).then((st) => st.isFile(), () => false))) return null;
-  const { tensors } = await readSafetensors(file);
-  for (const key of ['classifier.out_proj.weight', 'classifier.weight', 'score.weight']) {
-    const e = tensors.get(`${PEFT_PREFIX}${key}`);
-    if (e && e.shape.length === 2) return e.shape[0]!;
-  }
-  return null;
 }
 
 /**
