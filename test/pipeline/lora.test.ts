@@ -1,6 +1,6 @@
 // LoRA for every task (src/pipeline/lora.ts): `finetune train --lora-r` on a BERT base writes a PEFT
 // adapter folder (PEFT key names, task_type, the head in modules_to_save, config.json + tokenizer), and
-// predict / evaluate / export load that folder on its own with outputs equal to the merged model's.
+// predict / evaluate / export / serve's pipeline load that folder on its own with outputs equal to the merged model's.
 // Token classification and QA run through the library (same code path, faster than more CLI runs).
 
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { exportHf } from '../../src/export/hf.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 import { DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from '../../src/pipeline/config.ts';
 import { predict, type PredictRecord } from '../../src/pipeline/predict.ts';
+import { TextPipeline } from '../../src/pipelines/pipeline.ts';
 import { trainQuestionAnswering } from '../../src/pipeline/question-answering.ts';
 import { trainTokenClassifier } from '../../src/pipeline/token-classification.ts';
 import { DEFAULT_TRAINING_ARGUMENTS, type TrainingArguments } from '../../src/train/args.ts';
@@ -116,6 +117,10 @@ describe('LoRA for token classification and question answering (library)', () =>
     assert.equal(a.task, 'token-classification');
     assert.ok(Array.isArray(a.records[0]!.entities));
     assertClose(a.records, m.records, 1e-5);
+    // serve's pipeline loads the adapter folder the same way.
+    const pipe = await TextPipeline.load(out, quiet);
+    assertClose(pipe.run(input.texts, { aggregation_strategy: 'none' }), m.records.map((r) => r.entities), 1e-5);
+    pipe.dispose();
   });
 
   it('question-answering: QUESTION_ANS adapter with qa_outputs saved; predict answers equal the merged model', async () => {
