@@ -3,6 +3,8 @@
 // offline demo (SpamAssassin spam detection with a compact BERT).
 
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
 import { trainCausalLm } from '../pipeline/causal-lm.ts';
 import { DEMO_TRAINING_OVERRIDES, SCRATCH_TRAINING_DEFAULTS, runDemo } from '../pipeline/demo.ts';
@@ -105,7 +107,11 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseM
   if (run.task && run.task !== 'text-classification') {
     print(`\nmodel saved in ${run.outputDir}${run.reportPath ? `; report: ${run.reportPath}` : ''}`);
     print('next:');
-    if (run.task === 'fill-mask') print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    if (run.task === 'fill-mask' && existsSync(join(run.outputDir, 'adapter_config.json'))) {
+      print(`  npx finetune export --format hf ${run.outputDir} ${run.outputDir}-merged   # merge the LoRA adapter, then train on it with --model ${run.outputDir}-merged`);
+    } else if (run.task === 'fill-mask') {
+      print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    }
     if (run.task === 'text-generation') {
       const model = run.adapter && run.baseModel ? `${run.baseModel} --adapter ${run.outputDir}` : run.outputDir;
       print(`  npx finetune generate --model ${model} --prompt "Once upon a time"`);

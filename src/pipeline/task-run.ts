@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPrepSteps, splitDataset, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
-import { DataError, ModelError } from '../errors.ts';
+import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
@@ -72,6 +72,13 @@ export async function loadTaskModel(
 ): Promise<LoadedTaskModel> {
   const onMessage = (m: string) => say(ev, m);
   const dir = await resolveModel(idOrPath, { onMessage });
+  if (!extra.strict && isAdapterFolder(dir)) {
+    throw new ConfigError(
+      'model',
+      `${idOrPath} is a LoRA adapter folder; to train further from it, merge it into full weights first: ` +
+        `\`finetune export --format hf ${idOrPath} ${idOrPath}-merged\`, then --model ${idOrPath}-merged`,
+    );
+  }
   const resolveBase = (base: string) => resolveModel(base, { onMessage });
   let tokenizer: Tokenizer;
   try {
