@@ -55,6 +55,39 @@ async function adapterBase(dir: string, base: string, resolveBase: FromPretraine
   );
 }
 
+/** Where an adapter folder's config and tokenizer come from, and the task and label count its adapter implies. */
+export interface AdapterFolderInfo {
+  /** The folder whose config.json describes the model: the adapter's own (written by finetune), else the base's. */
+  configDir: string;
+  /** The folder whose tokenizer files to use: the adapter's when it has them, else the base's. */
+  tokenizerDir: string;
+  /** Without a config.json of its own: the task of the PEFT task_type, and the head's rows (label count). */
+  task?: TaskName;
+  numLabels?: number;
+}
+
+/**
+ * How to read an adapter folder without loading weights (the request side of serve and predict): a folder
+ * PEFT wrote alone has no config.json or tokenizer, so both come from the base model.
+ */
+export async function describeAdapterFolder(dir: string, resolveBase?: FromPretrainedOptions['resolveBase']): Promise<AdapterFolderInfo> {
+  const cfg = await readLoraConfig(dir);
+  const base = cfg.base_model_name_or_path;
+  if (!base) throw new ModelError(`${join(dir, ADAPTER_CONFIG_NAME)} names no base model (base_model_name_or_path); set it to the base model folder the adapter was trained on`);
+  const baseDir = await adapterBase(dir, base, resolveBase);
+  const has = (f: string) => stat(join(dir, f)).then((st) => st.isFile(), () => false);
+  const ownConfig = await has('config.json');
+  const ownTokenizer = (await has('tokenizer.json')) || (await has('vocab.txt')) || (await has('tokenizer.model')) || (await has('vocab.json'));
+  const info: AdapterFolderInfo = { configDir: ownConfig ? dir : baseDir, tokenizerDir: ownTokenizer ? dir : baseDir };
+  if (!ownConfig) {
+    const task = cfg.task_type !== null ? TASK_OF_PEFT_TYPE[cfg.task_type] : undefined;
+    if (task !== undefined) info.task = task;
+    const rows = await headRows(dir);
+    if (rows !== null) info.numLabels = rows;
+  }
+  return info;
+}
+
 /** Loads the base model an adapter folder names (strict: nothing left random, the head's task as saved), with the adapter (and its task head) applied. */
 export async function loadAdapterFolder(
   dir: string,

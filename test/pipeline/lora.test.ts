@@ -4,7 +4,7 @@
 // Token classification and QA run through the library (same code path, faster than more CLI runs).
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import '../../src/backend/index.ts';
@@ -86,6 +86,14 @@ describe('finetune train --lora-r (text-classification, CLI)', () => {
     const viaMerged = (await predict(merged, { texts }, { warn: () => {} })).records;
     assert.equal(viaAdapter.length, 2);
     assertClose(viaAdapter, viaMerged, 1e-5);
+    // A folder as PEFT writes it alone (adapter_config.json + adapter_model.safetensors: no config.json, no
+    // tokenizer): the base's config and tokenizer, the task from task_type, the label count from the head.
+    const peftOnly = join(dir, 'peft-only');
+    mkdirSync(peftOnly);
+    for (const f of ['adapter_config.json', 'adapter_model.safetensors']) copyFileSync(join(adapter, f), join(peftOnly, f));
+    const viaPeftOnly = (await predict(peftOnly, { texts }, { warn: () => {} })).records;
+    const relabel = (rs: PredictRecord[]) => JSON.parse(JSON.stringify(rs).replace(/"negative"/g, '"LABEL_0"').replace(/"positive"/g, '"LABEL_1"')) as unknown;
+    assertClose(viaPeftOnly, relabel(viaAdapter), 1e-6);
     const metrics = (m: string) => ok(runCli(['evaluate', '--model', m, '--data', csv])).replace(/^\d+ examples from .*\n/, '');
     assert.equal(metrics(adapter), metrics(merged));
     const onnx = join(dir, 'clf-onnx');
