@@ -146,5 +146,10 @@ describe('LoRA for token classification and question answering (library)', () =>
     assert.equal(a.task, 'question-answering');
     assert.equal(typeof a.records[0]!.answer, 'string');
     assertClose(a.records, m.records, 1e-5);
+    // --merge-lora: the same run (same seed) saved as a plain folder answers as the exported merge does.
+    const mergedRun = join(dir, 'qa-merge-lora');
+    await trainQuestionAnswering(settings({ task: 'question-answering', model: base, train_file: join(dir, 'qa.jsonl'), merge_lora: true }), args(mergedRun));
+    assert.ok(existsSync(join(mergedRun, 'model.safetensors')) && !existsSync(join(mergedRun, 'adapter_config.json')));
+    assertClose((await predict(mergedRun, input, quiet)).records, m.records, 1e-5);
   });
 });
