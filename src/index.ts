@@ -18,7 +18,7 @@ export { trainQuestionAnswering } from './pipeline/question-answering.ts';
 export { trainMaskedLm } from './pipeline/masked-lm.ts';
 export { trainCausalLm } from './pipeline/causal-lm.ts';
 export { runDemo, spamAssassinDataset } from './pipeline/demo.ts';
-export { predictTexts, predictWith, type Prediction } from './pipeline/predict.ts';
+export { predict, predictTexts, predictWith, type Prediction, type PredictInput, type PredictOptions, type PredictRecord } from './pipeline/predict.ts';
 export { gridTrials, randomTrials, runSearch, type SearchSpace } from './hpo/search.ts';
 
 // Building blocks.

@@ -2,7 +2,12 @@
 // Runtime, or a Hugging Face folder for Python): thin shells over src/serve and src/export.
 
 import { Option, type Command } from 'commander';
-import { EXPORT_DESCRIPTION, exportModel } from '../export/index.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXPORT_DESCRIPTION, exportHf, exportModel } from '../export/index.ts';
+import { isAdapterFolder } from '../lora/config.ts';
+import { loadPretrained } from '../models/pretrained.ts';
 import { SERVE_DESCRIPTION, installSignalHandlers, startServer } from '../serve/index.ts';
 import type { TaskName } from '../models/types.ts';
 
@@ -71,7 +76,26 @@ export function registerDeploy(program: Command): void {
     .addOption(new Option('--format <fmt>', 'onnx or hf').choices(['onnx', 'hf']).default('onnx'))
     .addHelpText('after', `\n${EXPORT_DESCRIPTION}\n\nExamples:\n  $ finetune export --format onnx finetune-demo demo-onnx\n  $ finetune export --format hf finetune-demo demo-hf\n`)
     .action(async (model: string, out: string, o: { format: 'onnx' | 'hf' }) => {
-      const r = await exportModel(model, out, { format: o.format });
+      let source = model;
+      let merged: string | null = null;
+      if (o.format === 'onnx') {
+        if (isAdapterFolder(model)) {
+          // ONNX takes plain weights: merge the adapter into its base first (W + scaling·B·A), then export that.
+          merged = await mkdtemp(join(tmpdir(), 'finetune-merged-'));
+          await exportHf(model, merged);
+          source = merged;
+          process.stderr.write(`${model} is a LoRA adapter: exporting its base model with the adapter merged\n`);
+        } else {
+          // The ONNX writer reads tensors by name: refuse a folder whose weights do not fit its config first.
+          (await loadPretrained(model, { strict: true, warn: () => {} })).model.dispose();
+        }
+      }
+      let r: Awaited<ReturnType<typeof exportModel>>;
+      try {
+        r = await exportModel(source, out, { format: o.format });
+      } finally {
+        if (merged !== null) await rm(merged, { recursive: true, force: true });
+      }
       if (r.format === 'onnx') {
         for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(`wrote ${r.modelPath} (${(r.bytes / 1e6).toFixed(1)} MB; inputs ${r.inputNames.join(', ')}; outputs ${r.outputNames.join(', ')})\n`);

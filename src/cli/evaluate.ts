@@ -1,5 +1,5 @@
-// `finetune evaluate` (metrics of a saved classifier on a labelled file) and `finetune predict`
-// (labels and scores for texts given as flags or a file), thin shells over the pipeline library.
+// `finetune evaluate` (metrics of a saved model on a labelled file, any task) and `finetune predict`
+// (the task the folder was trained for, on inputs from flags or a file), thin shells over the pipeline library.
 
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { evaluateQaFile } from '../pipeline/question-answering.ts';
 import { taskOfModel } from '../pipeline/task-run.ts';
 import { evaluateTokenClassifierFile, type TokenEvalResult } from '../pipeline/token-classification.ts';
 import { loadClassifier } from '../pipeline/models.ts';
-import { predictTexts } from '../pipeline/predict.ts';
+import { predict } from '../pipeline/predict.ts';
 import { readTextDataset, textFeatures } from '../pipeline/text-classification.ts';
 import { FeatureBatches } from '../train/batches.ts';
 import type { ProblemType } from '../models/types.ts';
@@ -126,7 +126,7 @@ export function registerEvaluate(program: Command): void {
       if (o.output) writeFileSync(o.output, JSON.stringify({ task, metrics: out.result.metrics, ...('perType' in out.result ? { per_type: perType } : {}), ...('predictions' in out ? { predictions: out.predictions } : {}) }, null, 2));
       return;
     }
-    const loaded = await loadClassifier(o.model, null, null, { message: (m) => process.stderr.write(`${m}\n`) });
+    const loaded = await loadClassifier(o.model, null, null, { message: (m) => process.stderr.write(`${m}\n`) }, true);
     const cfg = loaded.model.hfConfig;
     const problem: ProblemType = (cfg.problem_type as ProblemType | null) ?? 'single_label_classification';
     const ds = await readTextDataset(o.data, pipeline, problem);
@@ -155,19 +155,116 @@ export function registerEvaluate(program: Command): void {
   });
 }
 
+function parseParams(json: string | undefined): Record<string, unknown> {
+  if (json === undefined) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError('params', `--params must be a JSON object (e.g. '{"top_k": 3}'): ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('params', `--params must be a JSON object, got ${json}`);
+  return v as Record<string, unknown>;
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(flag, `--${flag} must be a positive whole number, got "${v}"`);
+  return n;
+}
+
+interface PredictOpts {
+  model: string;
+  text?: string[];
+  question?: string;
+  context?: string;
+  data?: string;
+  format?: string;
+  header: boolean;
+  columnNames?: string;
+  textColumn: string;
+  textPairColumn?: string;
+  questionColumn: string;
+  contextColumn: string;
+  task?: string;
+  topK?: string;
+  aggregationStrategy: string;
+  maxNewTokens?: string;
+  params?: string;
+  batchSize: string;
+}
+
 export function registerPredict(program: Command): void {
-  program
+  const cmd = program
     .command('predict')
-    .description('predict labels for texts with a fine-tuned classifier')
-    .requiredOption('--model <dir>', 'a model folder written by `finetune train`')
-    .option('--text <text...>', 'one or more texts')
-    .option('--data <file>', 'a file of texts (one per line for .txt; a text column otherwise)')
-    .option('--text-column <name>', 'text column of --data', 'text')
-    .option('--top-k <n>', 'scores to show per text (default: all)')
-    .addHelpText('after', '\nExamples:\n  $ finetune predict --model finetune-demo --text "WIN a FREE cruise, click here"\n  $ finetune predict --model finetune-demo --data inbox.jsonl --text-column body > predictions.jsonl\n')
-    .action(async (o: { model: string; text?: string[]; data?: string; textColumn: string; topK?: string }) => {
-      if (!o.text && !o.data) throw new DataError('give --text "..." or --data <file>');
-      const results = await predictTexts(o.model, { texts: o.text, file: o.data, textColumn: o.textColumn });
-      for (const r of results) process.stdout.write(`${JSON.stringify(o.topK ? { ...r, scores: r.scores.slice(0, Number(o.topK)) } : r)}\n`);
-    });
+    .description('run a fine-tuned model on new inputs, for the task it was trained for (labels, entities, answers, masked words, generated text)')
+    .requiredOption('--model <dir>', 'a model folder written by `finetune train` (or its LoRA adapter folder)')
+    .option('--text <text...>', 'one or more texts (prompts for text-generation; with the mask token for fill-mask)')
+    .option('--question <q>', 'question-answering: the question (with --context)')
+    .option('--context <c>', 'question-answering: the passage holding the answer')
+    .option('--data <file>', 'a file of inputs: .txt one text per line; .csv, .tsv, .jsonl, .json, .parquet columns')
+    .option('--format <fmt>', 'csv | tsv | jsonl | json | parquet (default: from the extension)')
+    .option('--no-header', 'CSV/TSV file has no header row (name columns with --column-names)')
+    .option('--column-names <a,b>', 'column names for a header-less file')
+    .option('--text-column <name>', 'text column of --data (several: "subject,body")', 'text')
+    .option('--text-pair-column <name>', 'text-classification: second text of a pair')
+    .option('--question-column <name>', 'question-answering: question column of --data', 'question')
+    .option('--context-column <name>', 'question-answering: context column of --data', 'context')
+    .option('--task <task>', 'the task to run (default: the one the model was trained for; another is refused)')
+    .option('--top-k <n>', 'text-classification: scores per text (default all); fill-mask: candidates (default 5); question-answering: answers (default 1)')
+    .option('--aggregation-strategy <s>', 'token-classification: none | simple | first | average | max', 'simple')
+    .option('--max-new-tokens <n>', 'text-generation: tokens to generate')
+    .option('--params <json>', 'other pipeline parameters as JSON, as in a serve request (e.g. \'{"max_answer_len": 20}\')')
+    .option('--batch-size <n>', 'inputs per forward pass', '32')
+    .addHelpText(
+      'after',
+      '\nOutput: one JSON line per input.\nExamples:\n  $ finetune predict --model finetune-demo --text "WIN a FREE cruise, click here"\n' +
+        '  $ finetune predict --model finetune-demo --data inbox.jsonl --text-column body > predictions.jsonl\n' +
+        '  $ finetune predict --model sms-model --data sms.tsv --format tsv --no-header --column-names label,text\n' +
+        '  $ finetune predict --model ner-model --text "Ada Lovelace lived in London"       # entities\n' +
+        '  $ finetune predict --model qa-model --question "Where does Ada live?" --context "Ada lives in London."\n' +
+        '  $ finetune predict --model stories-lora --text "Once upon a time" --max-new-tokens 30\n',
+    );
+  cmd.action(async (o: PredictOpts) => {
+    const { pipeline } = resolveSettings([
+      {
+        source: 'command line',
+        values: {
+          format: o.format,
+          has_header: cmd.getOptionValueSource('header') === 'cli' ? o.header : undefined,
+          column_names: o.columnNames,
+          task: o.task,
+        },
+      },
+    ]);
+    const topK = positiveInt('top-k', o.topK);
+    const maxNew = positiveInt('max-new-tokens', o.maxNewTokens);
+    const extra = parseParams(o.params);
+    const task = o.task !== undefined ? pipeline.task : await taskOfModel(o.model);
+    const parameters: Record<string, unknown> = {
+      ...(topK !== undefined && task !== 'text-generation' ? { top_k: topK } : {}),
+      ...(task === 'token-classification' ? { aggregation_strategy: o.aggregationStrategy } : {}),
+      ...(maxNew !== undefined && task === 'text-generation' ? { max_new_tokens: maxNew } : {}),
+      ...extra,
+    };
+    const { records } = await predict(
+      o.model,
+      {
+        ...(o.text ? { texts: o.text } : {}),
+        ...(o.question !== undefined ? { question: o.question } : {}),
+        ...(o.context !== undefined ? { context: o.context } : {}),
+        ...(o.data ? { file: o.data } : {}),
+        format: pipeline.format,
+        hasHeader: pipeline.has_header,
+        columnNames: pipeline.column_names,
+        textColumn: o.textColumn,
+        textPairColumn: o.textPairColumn ?? null,
+        questionColumn: o.questionColumn,
+        contextColumn: o.contextColumn,
+      },
+      { ...(o.task !== undefined ? { task: pipeline.task } : {}), parameters, batchSize: positiveInt('batch-size', o.batchSize) ?? 32 },
+    );
+    for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
+  });
 }

@@ -3,6 +3,8 @@
 // offline demo (SpamAssassin spam detection with a compact BERT).
 
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
 import { trainCausalLm } from '../pipeline/causal-lm.ts';
 import { DEMO_TRAINING_OVERRIDES, SCRATCH_TRAINING_DEFAULTS, runDemo } from '../pipeline/demo.ts';
@@ -34,11 +36,11 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--doc-stride <n>', 'doc_stride', 'question-answering: tokens shared by windows of a long context (default min(128, max-length/4))'],
   ['--max-answer-length <n>', 'max_answer_length', 'question-answering: longest predicted answer in tokens (default 30)'],
   ['--mlm-probability <f>', 'mlm_probability', 'fill-mask: fraction of tokens masked (default 0.15)'],
-  ['--lora-r <n>', 'lora_r', 'text-generation: train a LoRA adapter of this rank (default 0: full fine-tuning)'],
-  ['--lora-alpha <a>', 'lora_alpha', 'text-generation: LoRA updates are scaled by alpha / r (default 8)'],
-  ['--lora-dropout <p>', 'lora_dropout', 'text-generation: dropout on the LoRA input (default 0)'],
-  ['--lora-target-modules <a,b>', 'lora_target_modules', 'text-generation: modules to adapt, e.g. q_proj,v_proj or all-linear (default: PEFT\'s for the family)'],
-  ['--merge-lora', 'merge_lora', 'text-generation: save the adapter merged into full weights instead of the adapter folder'],
+  ['--lora-r <n>', 'lora_r', 'train a LoRA adapter of this rank on --model, any task (default 0: full fine-tuning)'],
+  ['--lora-alpha <a>', 'lora_alpha', 'LoRA updates are scaled by alpha / r (default 8)'],
+  ['--lora-dropout <p>', 'lora_dropout', 'dropout on the LoRA input (default 0)'],
+  ['--lora-target-modules <a,b>', 'lora_target_modules', 'modules to adapt, e.g. query,value or all-linear (default: PEFT\'s for the family: query,value for BERT/RoBERTa, q_lin,v_lin DistilBERT, c_attn GPT-2, q_proj,v_proj Llama)'],
+  ['--merge-lora', 'merge_lora', 'save the LoRA adapter merged into full weights instead of the adapter folder'],
   ['--problem-type <t>', 'problem_type', 'single_label_classification | multi_label_classification | regression'],
   ['--validation-split <f>', 'validation_split', 'fraction held out for validation (default 0.1)'],
   ['--test-split <f>', 'test_split', 'fraction held out as a test split (default 0)'],
@@ -105,7 +107,11 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseM
   if (run.task && run.task !== 'text-classification') {
     print(`\nmodel saved in ${run.outputDir}${run.reportPath ? `; report: ${run.reportPath}` : ''}`);
     print('next:');
-    if (run.task === 'fill-mask') print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    if (run.task === 'fill-mask' && existsSync(join(run.outputDir, 'adapter_config.json'))) {
+      print(`  npx finetune export --format hf ${run.outputDir} ${run.outputDir}-merged   # merge the LoRA adapter, then train on it with --model ${run.outputDir}-merged`);
+    } else if (run.task === 'fill-mask') {
+      print(`  npx finetune train --model ${run.outputDir} --train-file <labelled file> --output-dir <dir>   # fine-tune the adapted encoder (any --task)`);
+    }
     if (run.task === 'text-generation') {
       const model = run.adapter && run.baseModel ? `${run.baseModel} --adapter ${run.outputDir}` : run.outputDir;
       print(`  npx finetune generate --model ${model} --prompt "Once upon a time"`);
@@ -123,6 +129,27 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseM
   print(`  npx finetune evaluate --model ${run.outputDir} --data <file> --text-column text --label-column label`);
   print(`  npx finetune serve ${run.outputDir}          # HTTP: POST /v1/predict {"inputs": ["some text"]}`);
   print(`  npx finetune export --format onnx ${run.outputDir} ${run.outputDir}-onnx`);
+}
+
+/** Shell-quotes one argument when it needs it. */
+function shellQuote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** This run's own command line with --resume-from-checkpoint <checkpoint> (any earlier one replaced). */
+function resumeCommand(checkpoint: string): string {
+  const argv = process.argv.slice(2);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume-from-checkpoint') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--resume-from-checkpoint=')) continue;
+    kept.push(a);
+  }
+  return ['npx', 'finetune', ...kept, '--resume-from-checkpoint', checkpoint].map(shellQuote).join(' ');
 }
 
 export function registerTrain(program: Command): void {
@@ -160,12 +187,16 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
     const controller = new AbortController();
     const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
-    const onSignal = (): void => {
-      print('\ninterrupted: stopping after this step, then saving the model (press Ctrl-C again to quit at once; checkpoints on disk are complete, resume with --resume-from-checkpoint latest)');
+    // SIGINT (Ctrl-C) / SIGTERM: stop at the next step boundary, write a resumable checkpoint, exit 130 / 143.
+    let stoppedBy: NodeJS.Signals | null = null;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stoppedBy !== null) process.exit(sig === 'SIGTERM' ? 143 : 130); // a second signal: quit at once
+      stoppedBy = sig;
+      print(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping after this step and writing a resumable checkpoint (press Ctrl-C again to quit at once)`);
       controller.abort();
-      process.once('SIGINT', () => process.exit(130));
     };
-    process.once('SIGINT', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const trainFor = {
       'text-classification': trainTextClassifier,
       'token-classification': trainTokenClassifier,
@@ -173,8 +204,21 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       'fill-mask': trainMaskedLm,
       'text-generation': trainCausalLm,
     }[pipeline.task];
-    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
-    process.off('SIGINT', onSignal);
+    let run: Awaited<ReturnType<typeof trainFor>>;
+    try {
+      run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const interrupted = run.train.interrupted;
+    if (interrupted) {
+      print(`\ninterrupted at step ${interrupted.step}; the final model was not saved (anything already in ${run.outputDir} is untouched)`);
+      if (run.reportPath) print(`report: ${run.reportPath}`);
+      if (interrupted.checkpoint) print(`resume with:\n  ${resumeCommand(interrupted.checkpoint)}`);
+      process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
+      return;
+    }
     printNextSteps(run, print);
   });
 }

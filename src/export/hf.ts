@@ -6,6 +6,9 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
+import { isAdapterFolder } from '../lora/config.ts';
+import { loraState, mergeLora } from '../lora/inject.ts';
+import { describeAdapterFolder } from '../models/adapter-folder.ts';
 import { loadPretrained, savePretrained } from '../models/pretrained.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 
@@ -36,12 +39,15 @@ export async function exportHf(modelDir: string, outDir: string): Promise<Export
   const warnings: string[] = [];
   let tokenizer: Tokenizer | undefined;
   try {
-    tokenizer = await loadTokenizer(modelDir);
+    // A LoRA adapter folder written by PEFT alone has no tokenizer: its base model's is the one it uses.
+    tokenizer = await loadTokenizer(isAdapterFolder(modelDir) ? (await describeAdapterFolder(modelDir)).tokenizerDir : modelDir);
   } catch (err) {
     warnings.push(`no tokenizer written: ${(err as Error).message}`);
   }
-  const { model } = await loadPretrained(modelDir, { tokenizer, warn: (m) => warnings.push(m) });
+  // strict: a folder with missing or unused weights is refused, never exported with random values.
+  const { model } = await loadPretrained(modelDir, { tokenizer, warn: (m) => warnings.push(m), strict: true });
   try {
+    if (loraState(model)) mergeLora(model); // a LoRA adapter folder exports as base + adapter merged (W + scaling·B·A)
     const files = await savePretrained(model, outDir, { tokenizer });
     return { files, architecture: model.architecture, warnings };
   } finally {

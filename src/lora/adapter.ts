@@ -7,7 +7,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelError } from '../errors.ts';
 import { pickleRefusal } from '../io/checkpoint.ts';
-import { readSafetensors, toFloat32, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
 import type { Module } from '../nn/module.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { ADAPTER_WEIGHTS_NAME, readLoraConfig, writeLoraConfig, type LoraConfig } from './config.ts';
@@ -81,26 +81,53 @@ export async function loadLoraAdapter(model: Module, dir: string): Promise<LoraS
   }
   const { tensors } = await readSafetensors(file);
   const state = applyLora(model, cfg);
-  const params = new Map(model.namedParameters());
-  const expected = new Set([...loraParameters(model).map(([n]) => n), ...state.savedModuleParams]);
   const mismatch = (detail: string): ModelError =>
     new ModelError(`${file}: ${detail}; is this adapter for this base model${cfg.base_model_name_or_path ? ` (${cfg.base_model_name_or_path})` : ''}?`);
+  copyAdapterTensors(model, state, tensors, mismatch);
+  return state;
+}
+
+/**
+ * Loads adapter weights written by saveLoraAdapter into a model that already has the same adapter
+ * (checkpoints during training: resume, best model at the end). Every lora_A/lora_B and modules_to_save
+ * tensor must be present.
+ */
+export async function loadLoraAdapterWeights(model: Module, dir: string): Promise<void> {
+  const state = loraState(model);
+  if (!state) throw new ModelError(`${dir}: this model has no LoRA adapter to load weights into`);
+  const file = join(dir, ADAPTER_WEIGHTS_NAME);
+  const { tensors } = await readSafetensors(file);
+  copyAdapterTensors(model, state, tensors, (detail) => new ModelError(`${file}: ${detail}; was the checkpoint written with other LoRA settings?`));
+}
+
+/** Copies PEFT-named tensors into the adapter and modules_to_save parameters; every one must be present and fit. */
+function copyAdapterTensors(model: Module, state: LoraState, tensors: Map<string, SafetensorsEntry>, mismatch: (detail: string) => ModelError): void {
+  const params = new Map(model.namedParameters());
+  const expected = new Set([...loraParameters(model).map(([n]) => n), ...state.savedModuleParams]);
   for (const [key, entry] of tensors) {
     if (!key.startsWith(PEFT_PREFIX)) throw mismatch(`tensor "${key}" does not start with "${PEFT_PREFIX}" as PEFT names adapter tensors`);
-    const name = key.slice(PEFT_PREFIX.length).replace(/\.(lora_[AB])\.default\.weight$/, '.$1.weight');
+    // PEFT strips the adapter name ("default") when saving; accept files that kept it.
+    const name = key
+      .slice(PEFT_PREFIX.length)
+      .replace(/\.(lora_[AB])\.default\.weight$/, '.$1.weight')
+      .replace(/\.modules_to_save\.default\./, '.');
     const p = params.get(name);
     if (!p || !expected.has(name)) throw mismatch(`tensor "${key}" has no place in the model with this adapter_config.json`);
     const transposed = transposedIn(model, name) && state.savedModuleParams.includes(name);
     const want = transposed ? [...p.shape].reverse() : [...p.shape];
     if (entry.shape.length !== want.length || entry.shape.some((s, i) => s !== want[i])) {
-      throw mismatch(`tensor "${key}" has shape [${entry.shape.join(', ')}] but the model expects [${want.join(', ')}] (r = ${cfg.r})`);
+      throw mismatch(`tensor "${key}" has shape [${entry.shape.join(', ')}] but the model expects [${want.join(', ')}] (r = ${state.config.r})`);
     }
     let v = toFloat32(entry);
     if (transposed) v = transpose2d(v, entry.shape[0], entry.shape[1]);
     (p.data as Float32Array | Float64Array).set(v);
     expected.delete(name);
   }
-  const missingAdapters = [...expected].filter((n) => /\.lora_[AB]\.weight$/.test(n));
-  if (missingAdapters.length > 0) throw mismatch(`${missingAdapters.length} adapter tensor(s) are missing, e.g. "${PEFT_PREFIX}${missingAdapters[0]}"`);
-  return state;
+  if (expected.size > 0) {
+    const missing = [...expected];
+    throw mismatch(
+      `${missing.length} adapter tensor(s) are missing (${missing.slice(0, 4).map((n) => `"${PEFT_PREFIX}${n}"`).join(', ')}${missing.length > 4 ? ', ...' : ''}); ` +
+        'without them the adapted layers or the task head would keep random values',
+    );
+  }
 }

@@ -2,6 +2,7 @@
 // that names the field, and reading/writing the file so Python `PeftModel.from_pretrained` accepts it.
 // Not here: wrapping layers (layer.ts, inject.ts) or adapter weights (adapter.ts).
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, FileFormatError, ModelError } from '../errors.ts';
@@ -11,8 +12,34 @@ import { isJsonObject, parseJson, type JsonObject, type JsonValue } from '../io/
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
 
-/** PEFT task types we write (CAUSAL_LM for text generation, SEQ_CLS for classification). */
-export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS';
+/** PEFT task types (peft.TaskType) for the heads finetune trains; each decides PEFT's modules_to_save. */
+export type PeftTaskType = 'CAUSAL_LM' | 'SEQ_CLS' | 'TOKEN_CLS' | 'QUESTION_ANS' | 'FEATURE_EXTRACTION';
+
+const PEFT_TASK_TYPES: readonly string[] = ['CAUSAL_LM', 'SEQ_CLS', 'TOKEN_CLS', 'QUESTION_ANS', 'FEATURE_EXTRACTION'];
+
+/** PEFT's default target_modules per model_type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly string[]>> = {
+  bert: ['query', 'value'],
+  roberta: ['query', 'value'],
+  'xlm-roberta': ['query', 'value'],
+  distilbert: ['q_lin', 'v_lin'],
+  gpt2: ['c_attn'],
+  llama: ['q_proj', 'v_proj'],
+  mistral: ['q_proj', 'v_proj'],
+  qwen2: ['q_proj', 'v_proj'],
+};
+
+/** Weight files whose presence makes a folder a full model rather than an adapter on top of one. */
+const MODEL_WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'];
+
+/**
+ * True when `dir` is a PEFT adapter folder without model weights of its own (adapter_config.json, no
+ * model.safetensors): loading it means loading base_model_name_or_path and applying the adapter. Such a
+ * folder written by finetune also holds config.json (the task head's labels) and the tokenizer files.
+ */
+export function isAdapterFolder(dir: string): boolean {
+  return existsSync(join(dir, ADAPTER_CONFIG_NAME)) && !MODEL_WEIGHT_FILES.some((f) => existsSync(join(dir, f)));
+}
 
 /** The LoRA fields of adapter_config.json that this implementation honours (PEFT spelling). */
 export interface LoraConfig {
@@ -152,7 +179,7 @@ export function parseLoraConfig(raw: JsonObject, file: string): LoraConfig {
     use_rslora: raw['use_rslora'] === true,
     init_lora_weights: init === 'gaussian' ? 'gaussian' : init !== false,
     bias: (raw['bias'] ?? 'none') as 'none',
-    task_type: task === 'CAUSAL_LM' || task === 'SEQ_CLS' ? task : null,
+    task_type: typeof task === 'string' && PEFT_TASK_TYPES.includes(task) ? (task as PeftTaskType) : null,
     base_model_name_or_path: typeof raw['base_model_name_or_path'] === 'string' ? raw['base_model_name_or_path'] : null,
     fan_in_fan_out: raw['fan_in_fan_out'] === true,
   };

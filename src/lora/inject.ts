@@ -8,7 +8,7 @@
 import { ModelError } from '../errors.ts';
 import { Linear, type Module } from '../nn/module.ts';
 import type { Tensor } from '../tensor/index.ts';
-import type { LoraConfig } from './config.ts';
+import type { LoraConfig, PeftTaskType } from './config.ts';
 import { LoraLinear } from './layer.ts';
 
 /** What applyLora did, kept with the model so save/merge know the config. */
@@ -29,6 +29,27 @@ export function loraState(model: Module): LoraState | null {
 
 /** Classification heads PEFT adds to modules_to_save for SEQ_CLS (PeftModelForSequenceClassification). */
 export const SEQ_CLS_HEAD_NAMES = ['classifier', 'score'];
+
+/**
+ * The head modules PEFT's task models add to modules_to_save (trained in full, saved with the adapter):
+ * PeftModelForSequenceClassification and ...ForTokenClassification "classifier"/"score",
+ * ...ForQuestionAnswering "qa_outputs"; CAUSAL_LM and FEATURE_EXTRACTION none.
+ */
+export const TASK_HEAD_MODULES: Readonly<Record<PeftTaskType, readonly string[]>> = {
+  SEQ_CLS: SEQ_CLS_HEAD_NAMES,
+  TOKEN_CLS: SEQ_CLS_HEAD_NAMES,
+  QUESTION_ANS: ['qa_outputs'],
+  CAUSAL_LM: [],
+  FEATURE_EXTRACTION: [],
+};
+
+/**
+ * PEFT's _set_trainable rule: a module is saved when its path ends with a modules_to_save name as a plain
+ * string (so "classifier" also takes DistilBERT's "pre_classifier", as PEFT does); its parameters with it.
+ */
+function savedModulePaths(paths: readonly string[], modulesToSave: readonly string[]): string[] {
+  return paths.filter((p) => p !== '' && modulesToSave.some((n) => p.endsWith(n)));
+}
 
 function suffixMatch(names: readonly string[], path: string): boolean {
   return names.some((n) => path === n || path.endsWith(`.${n}`));
@@ -58,10 +79,6 @@ function patternValue(patterns: Record<string, number>, path: string): number | 
   return undefined;
 }
 
-function isUnder(path: string, moduleNames: readonly string[]): boolean {
-  return moduleNames.some((m) => new RegExp(`(^|.*\\.)${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|\\..*)`).test(path));
-}
-
 /**
  * Wraps the target Linear layers of `model` with LoRA adapters (in place) and freezes every parameter
  * except the adapters and the modules_to_save. Throws a ModelError when the targets match nothing or
@@ -73,16 +90,19 @@ function isUnder(path: string, moduleNames: readonly string[]): boolean {
 export function applyLora(model: Module, settings: LoraConfig): LoraState {
   if (states.has(model)) throw new ModelError('this model already has a LoRA adapter; merge it (mergeLora) or load the base model again');
   // PeftModelForSequenceClassification trains and saves the classification head along with the adapter.
-  const cfg: LoraConfig = settings.task_type === 'SEQ_CLS'
-    ? { ...settings, modules_to_save: [...new Set([...(settings.modules_to_save ?? []), ...SEQ_CLS_HEAD_NAMES])] }
+  const heads = settings.task_type ? TASK_HEAD_MODULES[settings.task_type] : [];
+  const cfg: LoraConfig = heads.length > 0
+    ? { ...settings, modules_to_save: [...new Set([...(settings.modules_to_save ?? []), ...heads])] }
     : settings;
   const modulesToSave = cfg.modules_to_save ?? [];
   const all = model.namedModules();
+  const saved = savedModulePaths(all.map(([p]) => p), modulesToSave);
+  const inSaved = (path: string): boolean => saved.some((m) => path === m || path.startsWith(`${m}.`));
   const byPath = new Map(all);
   const allLinear = typeof cfg.target_modules === 'string' && cfg.target_modules.toLowerCase() === 'all-linear';
   const targets: [string, Linear][] = [];
   for (const [path, m] of all) {
-    if (path === '' || isUnder(path, modulesToSave)) continue;
+    if (path === '' || inSaved(path)) continue;
     if (cfg.exclude_modules !== null && matches(cfg.exclude_modules, path)) continue;
     const hit = allLinear
       ? m instanceof Linear && path !== 'lm_head' && !SEQ_CLS_HEAD_NAMES.includes(path)
@@ -121,7 +141,7 @@ export function applyLora(model: Module, settings: LoraConfig): LoraState {
   const savedModuleParams: string[] = [];
   for (const [name, p] of model.namedParameters()) {
     const isAdapter = /\.lora_[AB]\.weight$/.test(name);
-    const isSaved = modulesToSave.length > 0 && isUnder(name.slice(0, name.lastIndexOf('.')), modulesToSave);
+    const isSaved = !isAdapter && inSaved(name.slice(0, name.lastIndexOf('.')));
     if (isSaved) savedModuleParams.push(name);
     p.requiresGrad = isAdapter || isSaved;
   }

@@ -14,6 +14,8 @@ import { makeHfConfig, parseHfConfig, writeHfConfig, type HfConfig, type Problem
 import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
 import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
+import { isAdapterFolder, type LoraConfig } from '../lora/config.ts';
+import { loraState } from '../lora/inject.ts';
 import { manualSeed } from '../nn/init.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
@@ -23,6 +25,7 @@ import { DISTILBERT_FAMILY } from './distilbert.ts';
 import { GPT2_FAMILY } from './gpt2.ts';
 import { LLAMA_FAMILY } from './llama.ts';
 import type { BuildOptions, CheckpointRules, ModelFamily, PretrainedTaskModel } from './family.ts';
+import { loadAdapterFolder } from './adapter-folder.ts';
 import { checkHeadLabels } from './heads.ts';
 import { ROBERTA_FAMILY } from './roberta.ts';
 import type { TaskName } from './types.ts';
@@ -178,6 +181,13 @@ export interface FromPretrainedOptions {
   tokenizer?: Tokenizer;
   /** Where transformers-style loading warnings go (default console.warn). */
   warn?: (message: string) => void;
+  /**
+   * Inference loading (predict, evaluate, serve, export): a parameter the checkpoint lacks, or a checkpoint
+   * tensor no parameter takes, is a ModelError naming the keys, never a random initialisation.
+   */
+  strict?: boolean;
+  /** Resolves an adapter folder's base_model_name_or_path (e.g. a Hub id) to a local folder. */
+  resolveBase?: (nameOrPath: string) => Promise<string>;
 }
 
 /** What loading found, as transformers' `output_loading_info`. */
@@ -189,6 +199,8 @@ export interface LoadingInfo {
   mismatchedKeys: { key: string; checkpointShape: number[]; modelShape: number[] }[];
   /** The safetensors files read. */
   files: string[];
+  /** Set when the folder was a PEFT adapter: it and its base model folder. */
+  adapter?: { dir: string; baseDir: string; config: LoraConfig };
 }
 
 const pyList = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(', ')}]`;
@@ -274,21 +286,81 @@ function transpose2d(src: Float32Array, R: number, C: number): Float32Array {
 /**
  * Loads a Hugging Face model folder (config.json + model.safetensors or shards) into the model class
  * for `options.task`, reporting what was missing and unexpected. Nothing is half-loaded: every name
- * and shape is checked before any parameter is written.
+ * and shape is checked before any parameter is written. A PEFT adapter folder (adapter_config.json and
+ * no weights of its own) loads its base model (base_model_name_or_path) with the adapter applied, as
+ * transformers' from_pretrained does with PEFT installed. With `strict` (inference: predict, evaluate,
+ * serve, export) a parameter the checkpoint lacks or a checkpoint tensor no parameter takes is an error
+ * naming the keys and the folder, never a random initialisation.
  * @example
  * const { model, info } = await loadPretrained('models/bert-base-uncased', { task: 'text-classification', numLabels: 3 });
  * info.missingKeys; // ['classifier.weight', 'classifier.bias'] (newly initialised)
  */
 export async function loadPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<{ model: PretrainedTaskModel; info: LoadingInfo }> {
-  const configFile = join(dir, 'config.json');
+  if (isAdapterFolder(dir)) return loadAdapterFolder(dir, options, { loadFolder, checkTask, checkNothingMissing });
+  const { model, info, configFile, savedTask } = await loadFolder(dir, dir, options);
+  try {
+    if (options.strict) {
+      checkTask(dir, configFile, savedTask, options.task);
+      // Feature extraction returns token states, never the pooled output: a checkpoint without a pooler serves it.
+      const unusedHere = options.task === 'feature-extraction' ? info.missingKeys.filter((k) => /(^|\.)pooler\./.test(k)) : [];
+      checkNothingMissing(model, dir, info, unusedHere);
+      // Unused checkpoint tensors are expected only when a head is deliberately dropped (another task requested).
+      const headDropped = options.task !== undefined && savedTask !== undefined && savedTask !== options.task;
+      if (info.unexpectedKeys.length > 0 && !headDropped) {
+        throw new ModelError(
+          `${dir}: ${info.unexpectedKeys.length} checkpoint tensor(s) in ${fileList(info)} fit no parameter of ${model.architecture} built from ${configFile}: ` +
+            `${pyList(info.unexpectedKeys.slice(0, 6))}${info.unexpectedKeys.length > 6 ? ' ...' : ''}. config.json does not describe these weights ` +
+            '(model_type, num_hidden_layers or the head changed?); use the config.json saved with them.',
+        );
+      }
+    }
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  for (const m of loadingWarnings(model.architecture, dir, info)) warn(m);
+  return { model, info };
+}
+
+const fileList = (info: LoadingInfo): string => (info.files.length ? info.files.map((f) => basename(f)).join(', ') : 'the checkpoint');
+
+/** Strict loading: a head saved for one task is never run as another's (feature extraction drops the head). */
+export function checkTask(dir: string, configFile: string, saved: TaskName | undefined, requested: TaskName | undefined): void {
+  if (saved === undefined || requested === undefined || saved === requested || requested === 'feature-extraction') return;
+  throw new ModelError(
+    `${dir}: the model was trained for ${saved} (${configFile} architectures), not ${requested}; its head would give meaningless ${requested} outputs. ` +
+      `Use it as ${saved}, or fine-tune a ${requested} model first.`,
+  );
+}
+
+/** Strict loading: every parameter not in `covered` must have come from the checkpoint. */
+export function checkNothingMissing(model: PretrainedTaskModel, dir: string, info: LoadingInfo, covered: readonly string[]): void {
+  const missing = [...info.missingKeys, ...info.mismatchedKeys.map((m) => m.key)].filter((k) => !covered.includes(k));
+  if (missing.length === 0) return;
+  throw new ModelError(
+    `${dir}: ${fileList(info)} has no weights for ${missing.length} parameter(s) of ${model.architecture}: ${pyList(missing.slice(0, 6))}${missing.length > 6 ? ' ...' : ''}. ` +
+      'Loading it for inference would give them random values. Is this the folder `finetune train` wrote (config.json and model.safetensors of one run)? ' +
+      'Weights renamed or removed, or config.json changed (model_type, num_hidden_layers, architectures), do not fit.',
+  );
+}
+
+/** config.json of `configDir` + the weights of `weightsDir`, loaded (no strict checks, no warnings). */
+export async function loadFolder(
+  configDir: string,
+  weightsDir: string,
+  options: FromPretrainedOptions,
+): Promise<{ model: PretrainedTaskModel; info: LoadingInfo; configFile: string; savedTask: TaskName | undefined }> {
+  const configFile = join(configDir, 'config.json');
   if (!(await stat(configFile).then((s) => s.isFile(), () => false))) {
-    throw new ModelError(`${dir}: no config.json; pass a Hugging Face model folder (config.json + model.safetensors)`);
+    throw new ModelError(`${configDir}: no config.json; pass a Hugging Face model folder (config.json + model.safetensors)`);
   }
   const { value, floatPaths } = await readJsonFile(configFile);
   if (!isJsonObject(value)) throw new ModelError(`${configFile}: config.json must hold a JSON object`);
   const config = parseHfConfig(applyConfigOptions(value, options, configFile), configFile, floatPaths);
   const family = familyFor(config.model_type, configFile);
   const task = taskFor(family, config, options.task);
+  const savedTask = (config.architectures ?? []).map((a) => family.architectures[a]).find((t) => t !== undefined);
   checkLabels(task, config, configFile);
   const vocabSize = (config as { vocab_size?: number }).vocab_size;
   if (options.tokenizer && vocabSize !== undefined) {
@@ -300,12 +372,15 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
       );
     }
   }
-  const ckpt = await loadCheckpointTensors(dir);
+  const ckpt = await loadCheckpointTensors(weightsDir);
   const model = family.build(task, config);
-  const info = loadCheckpointInto(model, ckpt.tensors, { source: dir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
-  const warn = options.warn ?? ((m: string) => console.warn(m));
-  for (const m of loadingWarnings(model.architecture, dir, info)) warn(m);
-  return { model, info };
+  try {
+    const info = loadCheckpointInto(model, ckpt.tensors, { source: weightsDir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
+    return { model, info, configFile, savedTask };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 }
 
 /**
@@ -467,6 +542,7 @@ function configForSave(model: PretrainedTaskModel): HfConfig {
  * @example await savePretrained(model, 'out/my-classifier', { tokenizer });
  */
 export async function savePretrained(model: PretrainedTaskModel, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
+  if (loraState(model)) throw new ModelError(`${dir}: this model carries a LoRA adapter; merge it first (mergeLora) or save the adapter (saveLoraAdapter)`);
   const maxShard = options.maxShardSize ?? 5_000_000_000;
   const state = stateDictForSave(model);
   const shards: [string, TensorToWrite][][] = [[]];
@@ -512,6 +588,15 @@ export async function savePretrained(model: PretrainedTaskModel, dir: string, op
   written.push(join(dir, 'config.json'));
   if (options.tokenizer) written.push(...(await saveTokenizer(options.tokenizer, dir)));
   return written;
+}
+
+/**
+ * Writes only config.json as savePretrained would (architectures, id2label/label2id): beside a LoRA
+ * adapter it records the task head and its labels, so the adapter folder is usable on its own.
+ */
+export async function saveModelConfig(model: PretrainedTaskModel, dir: string): Promise<string> {
+  await writeHfConfig(dir, configForSave(model));
+  return join(dir, 'config.json');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,30 +14,23 @@ import { PerplexityMetric } from '../eval/perplexity.ts';
 import type { CausalLM } from '../generate/decoder.ts';
 import { resolveModel } from '../hub/index.ts';
 import { readModelFolderConfigs, type GenerationConfigJson } from '../io/hf-config.ts';
-import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
-import { loadLoraAdapter, PEFT_PREFIX, saveLoraAdapter } from '../lora/adapter.ts';
-import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loraConfig, readLoraConfig, type LoraConfig } from '../lora/config.ts';
-import { applyLora, loraParameters, loraState, mergeLora } from '../lora/inject.ts';
+import { loadLoraAdapter } from '../lora/adapter.ts';
+import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, isAdapterFolder, readLoraConfig } from '../lora/config.ts';
+import { loraState } from '../lora/inject.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
-import { savePretrained } from '../models/pretrained.ts';
 import type { TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
 import * as F from '../tensor/index.ts';
-import { saveTokenizer } from '../tokenizers/save.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
 import type { PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
+import { setUpLora } from './lora.ts';
 import { loadTaskModel, say, tick, trainEvaluateSave, type LoadedTaskModel, type ModelPersistence, type TaskRun } from './task-run.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
-/** PEFT's default target_modules per model_type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
-export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly string[]>> = {
-  gpt2: ['c_attn'],
-  llama: ['q_proj', 'v_proj'],
-  mistral: ['q_proj', 'v_proj'],
-  qwen2: ['q_proj', 'v_proj'],
-};
+export { DEFAULT_LORA_TARGET_MODULES } from '../lora/config.ts';
+export { loraSettings } from './lora.ts';
 
 /** A causal LM with its tokenizer: a task model that generation can also drive. */
 export interface LoadedCausalLm extends LoadedTaskModel {
@@ -79,7 +72,7 @@ export function asCausalLm(model: PretrainedTaskModel, source: string): Pretrain
 export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | null } = {}, ev?: PipelineEvents): Promise<LoadedCausalLm> {
   let base = idOrPath;
   let adapterDir = opts.adapter ?? null;
-  if (adapterDir === null && existsSync(join(idOrPath, ADAPTER_CONFIG_NAME)) && !existsSync(join(idOrPath, 'config.json'))) {
+  if (adapterDir === null && isAdapterFolder(idOrPath)) {
     const cfg = await readLoraConfig(idOrPath);
     if (!cfg.base_model_name_or_path) {
       throw new ConfigError(
@@ -109,7 +102,7 @@ export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | 
     }
     throw err;
   }
-  const loaded = await loadTaskModel(dir, 'text-generation', null, ev);
+  const loaded = await loadTaskModel(dir, 'text-generation', null, ev, { strict: true });
   const model = asCausalLm(loaded.model, base);
   let description = `${base} (${model.architecture})`;
   if (adapterDir !== null) {
@@ -118,66 +111,6 @@ export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | 
   }
   const { generationConfig } = await readModelFolderConfigs(dir);
   return { ...loaded, model, description, baseModel: base, adapterDir, generationConfig };
-}
-
-/**
- * The LoRA settings of a run (PEFT's LoraConfig): rank, alpha, dropout and target modules from the
- * pipeline settings, PEFT's per-family default targets when none are given, task type CAUSAL_LM.
- *
- * @example
- * const cfg = loraSettings({ ...DEFAULT_PIPELINE_CONFIG, lora_r: 8 }, 'llama', 'models/stories260K');
- * cfg.target_modules; // ['q_proj', 'v_proj']
- */
-export function loraSettings(p: PipelineConfig, modelType: string, baseModel: string): LoraConfig {
-  const targets = p.lora_target_modules ?? DEFAULT_LORA_TARGET_MODULES[modelType];
-  if (!targets) {
-    throw new ConfigError('lora_target_modules', `no default LoRA targets for model_type "${modelType}"; name them, e.g. --lora-target-modules q_proj,v_proj (or all-linear)`);
-  }
-  return loraConfig({
-    r: p.lora_r,
-    lora_alpha: p.lora_alpha,
-    lora_dropout: p.lora_dropout,
-    target_modules: typeof targets === 'string' ? targets : [...targets],
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: baseModel,
-  });
-}
-
-/** Loads adapter weights written by saveLoraAdapter into a model that already has the same adapter (checkpoints). */
-async function loadAdapterWeightsInto(model: PretrainedTaskModel, dir: string): Promise<void> {
-  const file = join(dir, ADAPTER_WEIGHTS_NAME);
-  const { tensors } = await readSafetensors(file);
-  const params = new Map(loraParameters(model));
-  for (const [key, entry] of tensors) {
-    const name = key.startsWith(PEFT_PREFIX) ? key.slice(PEFT_PREFIX.length) : key;
-    const p = params.get(name);
-    if (!p) throw new ModelError(`${file}: tensor "${key}" is not an adapter weight of this model; was the checkpoint written with other LoRA settings?`);
-    if (entry.shape.length !== p.shape.length || entry.shape.some((s, i) => s !== p.shape[i])) {
-      throw new ModelError(`${file}: tensor "${key}" has shape [${entry.shape.join(', ')}], the model's adapter has [${p.shape.join(', ')}]`);
-    }
-    (p.data as Float32Array | Float64Array).set(toFloat32(entry));
-    params.delete(name);
-  }
-  if (params.size > 0) throw new ModelError(`${file}: ${params.size} adapter tensor(s) missing, e.g. "${PEFT_PREFIX}${[...params.keys()][0]}"`);
-}
-
-/** Checkpoints and output of a LoRA run: the adapter in PEFT layout (or, with merge, full weights at the end). */
-function adapterPersistence(loaded: LoadedTaskModel, baseModel: string, merge: boolean): ModelPersistence {
-  const { model, tokenizer } = loaded;
-  return {
-    checkpoint: (dir) => saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel }),
-    load: (dir) => loadAdapterWeightsInto(model, dir),
-    final: async (dir) => {
-      if (merge) {
-        mergeLora(model);
-        await savePretrained(model, dir, { tokenizer });
-        return `LoRA merged into the weights: config.json with ${model.architecture}, model.safetensors, tokenizer files`;
-      }
-      await saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel });
-      await saveTokenizer(tokenizer, dir);
-      return `LoRA adapter in PEFT layout: ${ADAPTER_CONFIG_NAME}, ${ADAPTER_WEIGHTS_NAME}, tokenizer files; base model ${baseModel}`;
-    },
-  };
 }
 
 /**
@@ -308,15 +241,7 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   describeLmData(ev, 'validation', validation, maxLength);
   if (test) describeLmData(ev, 'test', test, maxLength);
   // 3. LoRA: wrap the targets, freeze everything else.
-  let persist: ModelPersistence | undefined;
-  if (p.lora_r > 0) {
-    const cfg = loraSettings(p, model.hfConfig.model_type, p.model);
-    const state = applyLora(model, cfg);
-    const trainable = model.trainableParameters().reduce((n, [, t]) => n + t.size, 0);
-    say(ev, `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha}, dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)}); ` +
-      `${trainable.toLocaleString('en-US')} trainable of ${model.numParameters().toLocaleString('en-US')} parameters`);
-    persist = adapterPersistence(loaded, p.model, p.merge_lora);
-  }
+  const persist: ModelPersistence | undefined = setUpLora(p, loaded, 'text-generation', ev);
   say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
   // 4. Features.
   const padTokenId = padIdOf(loaded);

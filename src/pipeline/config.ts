@@ -48,7 +48,7 @@ export interface PipelineConfig {
   scratch_num_heads: number;
   scratch_intermediate_size: number;
   mlm_pretrain_epochs: number; // masked-LM passes over the training text before fine-tuning (0 = none)
-  // LoRA (text-generation), PEFT's LoraConfig names without the "lora_" where PEFT has none:
+  // LoRA (every task; needs a pretrained `model`), PEFT's LoraConfig names without the "lora_" where PEFT has none:
   lora_r: number; // adapter rank; 0 = no LoRA (full fine-tuning: every weight trains)
   lora_alpha: number; // adapter updates are scaled by lora_alpha / lora_r
   lora_dropout: number; // dropout on the adapters' input while training
@@ -193,8 +193,8 @@ function parseTargetModules(v: unknown): string[] | string | null {
 /** Settings that only make sense together (checked once every layer is merged). */
 function checkCombinations(p: PipelineConfig): void {
   const loraKeys = ['lora_alpha', 'lora_dropout', 'lora_target_modules', 'merge_lora'] as const;
-  if (p.lora_r > 0 && p.task !== 'text-generation') {
-    throw new ConfigError('lora_r', `LoRA adapters are trained with task text-generation; task is "${p.task}" (set lora_r to 0, or use --task text-generation)`);
+  if (p.lora_r > 0 && p.model === null) {
+    throw new ConfigError('lora_r', 'LoRA adapts a pretrained model: pass --model <folder or Hub id> with --lora-r (a model built from scratch trains in full)');
   }
   if (p.lora_r === 0) {
     const changed = loraKeys.filter((k) => JSON.stringify(p[k]) !== JSON.stringify(DEFAULT_PIPELINE_CONFIG[k]));

@@ -20,6 +20,7 @@ import type { ModelBatch } from '../models/types.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { setUpLora } from './lora.ts';
 import { readTextDataset, type PipelineEvents } from './text-classification.ts';
 
 /** BERT's masking of one sequence: returns masked ids and labels (-100 where not predicted). */
@@ -229,6 +230,7 @@ export async function trainMaskedLm(
     say(ev, `no --model given: building a compact BERT (${p.scratch_num_layers} layers, hidden ${p.scratch_hidden_size}) and a ${p.scratch_vocab_size}-token WordPiece vocabulary from the text`);
     loaded = await scratchTaskModel(train.examples.map((e) => e.text), 'fill-mask', p, args, null, ev);
   }
+  const persist = setUpLora(p, loaded, 'fill-mask', ev);
   const { model, tokenizer } = loaded;
   const masking = maskingFor(tokenizer, p.mlm_probability);
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
@@ -260,6 +262,7 @@ export async function trainMaskedLm(
       labels: [],
       dataFile: train.file,
       dataCounts: countsOf(splits),
+      ...(persist ? { persist } : {}),
     },
     args,
     ev,
@@ -279,7 +282,7 @@ export async function evaluateMaskedLmFile(
   args: TrainingArguments,
   ev?: PipelineEvents,
 ): Promise<{ result: EvalResult; examples: number }> {
-  const loaded = await loadTaskModel(modelDir, 'fill-mask', null, ev);
+  const loaded = await loadTaskModel(modelDir, 'fill-mask', null, ev, { strict: true });
   const ds = await readMaskedLmDataset(file, p);
   const masking = maskingFor(loaded.tokenizer, p.mlm_probability);
   const windows = mlmFeatures(ds, loaded.tokenizer, Math.min(args.max_length, loaded.maxPositions));

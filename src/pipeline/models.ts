@@ -18,14 +18,24 @@ export interface LoadedClassifier {
   /** The model's maximum sequence length (max_position_embeddings, minus RoBERTa's offset). */
   maxPositions: number;
   description: string;
+  /** Parameters the checkpoint did not have (newly initialised when training starts from a base model). */
+  newlyInitialized?: string[];
 }
 
 /**
  * Loads a folder or Hub id for sequence classification. With `labels`, the head is sized to them (a new
  * head when the checkpoint's differs); without, the folder's own head and labels are used.
  */
-export async function loadClassifier(idOrPath: string, problem: ProblemType | null, labels: LabelMap | null, ev?: PipelineEvents): Promise<LoadedClassifier> {
+export async function loadClassifier(
+  idOrPath: string,
+  problem: ProblemType | null,
+  labels: LabelMap | null,
+  ev?: PipelineEvents,
+  /** Inference (predict, evaluate): missing or unused weights are an error, never a random head. */
+  inference = false,
+): Promise<LoadedClassifier> {
   return loadTaskModel(idOrPath, 'text-classification', labels, ev, {
+    ...(inference ? { strict: true } : {}),
     ...(problem ? { problemType: problem } : {}),
     ...(!labels && problem === 'regression' ? { numLabels: 1 } : {}),
   });

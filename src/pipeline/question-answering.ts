@@ -19,6 +19,7 @@ import { FeatureBatches } from '../train/batches.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { setUpLora } from './lora.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
 /** One window of one example: model inputs, the answer's token span, and where each token sits in the context. */
@@ -240,6 +241,7 @@ export async function trainQuestionAnswering(
     const contexts = [...new Set(train.examples.map((e) => e.context))];
     loaded = await scratchTaskModel([...contexts, ...train.examples.map((e) => e.question)], 'question-answering', p, args, null, ev);
   }
+  const persist = setUpLora(p, loaded, 'question-answering', ev);
   const { model, tokenizer } = loaded;
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   const docStride = docStrideFor(p, maxLength);
@@ -274,6 +276,7 @@ export async function trainQuestionAnswering(
       labels: [],
       dataFile: train.file,
       dataCounts: countsOf(splits),
+      ...(persist ? { persist } : {}),
     },
     args,
     ev,
@@ -294,7 +297,7 @@ export async function evaluateQaFile(
   args: TrainingArguments,
   ev?: PipelineEvents,
 ): Promise<{ result: EvalResult; examples: number; predictions: Record<string, string> }> {
-  const loaded = await loadTaskModel(modelDir, 'question-answering', null, ev);
+  const loaded = await loadTaskModel(modelDir, 'question-answering', null, ev, { strict: true });
   const ds = await readQaDataset(file, p);
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   const feats = qaFeatures(ds, loaded.tokenizer, { maxLength, docStride: docStrideFor(p, maxLength) });

@@ -25,11 +25,11 @@ export async function writeRunReport(path: string, r: RunReportInput): Promise<v
   const bestStep = best ? Number(/checkpoint-(\d+)$/.exec(best)?.[1] ?? NaN) : NaN;
   const log: RunLog = {
     summary: {
-      title: r.title,
+      title: r.result.interrupted ? `${r.title} (interrupted at step ${r.result.interrupted.step})` : r.title,
       task: r.task,
       model: r.model,
       outputDir: r.args.output_dir,
-      status: r.result.stoppedEarly ? 'stopped early' : 'completed',
+      status: r.result.interrupted ? 'interrupted' : r.result.stoppedEarly ? 'stopped early' : 'completed',
       data: { train: r.data, ...r.dataCounts },
       hyperparameters: Object.fromEntries(Object.entries(r.args).filter(([, v]) => v === null || ['number', 'string', 'boolean'].includes(typeof v))) as Record<string, string | number | boolean | null>,
       durations: { training: r.result.seconds },

@@ -8,13 +8,14 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPrepSteps, splitDataset, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
-import { DataError, ModelError } from '../errors.ts';
+import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
-import { fromPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
+import { isAdapterFolder, readLoraConfig, type PeftTaskType } from '../lora/config.ts';
+import { loadPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
 import type { TaskModel, TaskName } from '../models/types.ts';
 import { loadTokenizer } from '../tokenizers/load.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -67,19 +68,52 @@ export async function loadTaskModel(
   task: TaskName,
   labels: LabelMap | null,
   ev?: PipelineEvents,
-  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels'> = {},
+  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels' | 'strict'> = {},
 ): Promise<LoadedTaskModel> {
-  const dir = await resolveModel(idOrPath, { onMessage: (m: string) => say(ev, m) });
-  const tokenizer = await loadTokenizer(dir);
-  const model = await fromPretrained(dir, {
+  const onMessage = (m: string) => say(ev, m);
+  const dir = await resolveModel(idOrPath, { onMessage });
+  if (!extra.strict && isAdapterFolder(dir)) {
+    throw new ConfigError(
+      'model',
+      `${idOrPath} is a LoRA adapter folder; to train further from it, merge it into full weights first: ` +
+        `\`finetune export --format hf ${idOrPath} ${idOrPath}-merged\`, then --model ${idOrPath}-merged`,
+    );
+  }
+  const resolveBase = (base: string) => resolveModel(base, { onMessage });
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = await loadTokenizer(dir);
+  } catch (err) {
+    // An adapter folder written by PEFT alone has no tokenizer: its base model's is the one it was trained with.
+    if (!isAdapterFolder(dir)) throw err;
+    const base = (await readLoraConfig(dir)).base_model_name_or_path;
+    if (!base) throw err;
+    tokenizer = await loadTokenizer(await resolveBase(base));
+  }
+  const { model, info } = await loadPretrained(dir, {
     task,
     ...extra,
     ...(labels ? { id2label: labels.labels } : {}),
     tokenizer,
-    warn: (m: string) => say(ev, m),
+    warn: onMessage,
+    resolveBase,
   });
-  return { model, tokenizer, maxPositions: maxPositionsOf(model, tokenizer), description: `${idOrPath} (${model.architecture})` };
+  const adapter = info.adapter ? ` + LoRA adapter (r ${info.adapter.config.r}) on ${info.adapter.baseDir}` : '';
+  return {
+    model,
+    tokenizer,
+    maxPositions: maxPositionsOf(model, tokenizer),
+    description: `${idOrPath} (${model.architecture}${adapter})`,
+    newlyInitialized: [...info.missingKeys, ...info.mismatchedKeys.map((m) => m.key)],
+  };
 }
+
+const PIPELINE_TASK_OF_PEFT_TYPE: Partial<Record<PeftTaskType, PipelineTask>> = {
+  SEQ_CLS: 'text-classification',
+  TOKEN_CLS: 'token-classification',
+  QUESTION_ANS: 'question-answering',
+  CAUSAL_LM: 'text-generation',
+};
 
 const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
   [/(ForCausalLM|LMHeadModel)$/, 'text-generation'],
@@ -98,7 +132,14 @@ const TASK_OF_ARCHITECTURE: [RegExp, PipelineTask][] = [
  */
 export async function taskOfModel(idOrPath: string): Promise<PipelineTask> {
   const dir = await resolveModel(idOrPath);
-  if (!existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'adapter_config.json'))) return 'text-generation';
+  if (!existsSync(join(dir, 'config.json')) && isAdapterFolder(dir)) {
+    const type = (await readLoraConfig(dir)).task_type;
+    const task = type === null ? undefined : PIPELINE_TASK_OF_PEFT_TYPE[type];
+    if (task === undefined) {
+      throw new ModelError(`${join(dir, 'adapter_config.json')}: task_type ${JSON.stringify(type)} does not say which task the adapter was trained for; pass --task`);
+    }
+    return task;
+  }
   let archs: unknown;
   try {
     archs = (JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { architectures?: unknown }).architectures;
@@ -240,6 +281,22 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
   if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
+  if (result.interrupted) {
+    // No final evaluation and no final save: a partial model never replaces the folder's earlier final model.
+    const rec: LogRecord = { step: result.globalStep, epoch: result.epochs, status: 'interrupted' };
+    appendFileSync(logPath, JSON.stringify(rec) + '\n');
+    history.push(rec);
+    say(ev, `not saved as the final model (interrupted); ${args.output_dir} keeps the model files it held before this run`);
+    const reportPath = args.report ? join(args.output_dir, 'report.html') : null;
+    if (reportPath) {
+      const { writeRunReport } = await import('./report.ts');
+      await writeRunReport(reportPath, {
+        title: `finetune ${input.task}: ${loaded.description}`, task: input.task, model: loaded.description, data: input.dataFile,
+        ...(input.dataCounts ? { dataCounts: input.dataCounts } : {}), args, history, result, validation: null, test: null,
+      });
+    }
+    return { task: input.task, outputDir: args.output_dir, train: result, validation: null, test: null, labels: input.labels, reportPath };
+  }
   const valResult = validate ? await validate(model) : null;
   const testResult = input.test ? await input.test(model) : null;
   if (testResult) {

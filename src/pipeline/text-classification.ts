@@ -15,6 +15,7 @@ import { preprocessOptions, type PipelineConfig } from './config.ts';
 import { evaluateClassifier, type EvalResult } from './evaluate.ts';
 import { loadClassifier, type LoadedClassifier } from './models.ts';
 import { countsOf, loadSplits, scratchTaskModel, trainEvaluateSave } from './task-run.ts';
+import { setUpLora } from './lora.ts';
 
 export interface PipelineEvents {
   message?: (msg: string) => void;
@@ -109,6 +110,7 @@ export async function trainTextClassifier(
     const fields = { ...(problem !== 'single_label_classification' ? { problem_type: problem } : {}), ...(problem === 'regression' ? { num_labels: 1 } : {}) };
     loaded = await scratchTaskModel(texts, 'text-classification', p, args, labelMap, ev, fields);
   }
+  const persist = setUpLora(p, loaded, 'text-classification', ev);
   const { model, tokenizer } = loaded;
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   ev?.message?.(`model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
@@ -128,7 +130,7 @@ export async function trainTextClassifier(
   };
   // 5-6. Train, evaluate, save, report.
   return trainEvaluateSave(
-    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test), labels, dataFile: train.file, dataCounts: countsOf(splits) },
+    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test), labels, dataFile: train.file, dataCounts: countsOf(splits), ...(persist ? { persist } : {}) },
     args,
     ev,
   );

@@ -28,6 +28,7 @@ import { FeatureBatches } from '../train/batches.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
+import { setUpLora } from './lora.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
 /** Evaluation of a token classifier: seqeval metrics plus the scores of each entity type. */
@@ -159,6 +160,7 @@ export async function trainTokenClassifier(
     say(ev, `no --model given: building a compact BERT (${p.scratch_num_layers} layers, hidden ${p.scratch_hidden_size}) and a ${p.scratch_vocab_size}-token WordPiece vocabulary from the training words`);
     loaded = await scratchTaskModel(train.examples.map((e) => e.tokens.join(' ')), 'token-classification', p, args, labelMap, ev);
   }
+  const persist = setUpLora(p, loaded, 'token-classification', ev);
   const { model, tokenizer } = loaded;
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
@@ -192,6 +194,7 @@ export async function trainTokenClassifier(
       labels: labelMap.labels,
       dataFile: train.file,
       dataCounts: countsOf(splits),
+      ...(persist ? { persist } : {}),
     },
     args,
     ev,
@@ -212,7 +215,7 @@ export async function evaluateTokenClassifierFile(
   args: TrainingArguments,
   ev?: PipelineEvents,
 ): Promise<{ result: TokenEvalResult; examples: number }> {
-  const loaded = await loadTaskModel(modelDir, 'token-classification', null, ev);
+  const loaded = await loadTaskModel(modelDir, 'token-classification', null, ev, { strict: true });
   const names = labelNames(loaded.model.hfConfig);
   const map = buildLabelMap(names, names);
   const ds = await readTokenDataset(file, p);

@@ -11,7 +11,8 @@ import { ConfigError, ModelError } from '../errors.ts';
 import type { CausalLM } from '../generate/decoder.ts';
 import { labelNames, readHfConfig, readModelFolderConfigs, type GenerationConfigJson, type HfConfig } from '../io/hf-config.ts';
 import { loadLoraAdapter } from '../lora/adapter.ts';
-import { readLoraConfig } from '../lora/config.ts';
+import { isAdapterFolder, readLoraConfig } from '../lora/config.ts';
+import { describeAdapterFolder } from '../models/adapter-folder.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import { familyFor, loadPretrained } from '../models/pretrained.ts';
 import type { TaskName } from '../models/types.ts';
@@ -108,10 +109,17 @@ export class RequestPreparer {
     }
     const st = await stat(modelDir).catch(() => null);
     if (st === null || !st.isDirectory()) throw new ModelError(`${modelDir}: no such model folder; pass a folder with config.json, model.safetensors and tokenizer files`);
-    const tokenizer = await loadTokenizer(modelDir);
-    const cfg = await readHfConfig(modelDir);
-    const family = familyFor(cfg.model_type, join(modelDir, 'config.json'));
-    const saved = (cfg.architectures ?? []).map((a) => family.architectures[a]).find((t) => t !== undefined);
+    // A LoRA adapter folder: config.json and tokenizer from the folder, or (written by PEFT alone) from its base.
+    const peft = isAdapterFolder(modelDir) ? await describeAdapterFolder(modelDir) : null;
+    const tokenizer = await loadTokenizer(peft?.tokenizerDir ?? modelDir);
+    let cfg = await readHfConfig(peft?.configDir ?? modelDir);
+    if (peft?.numLabels !== undefined && peft.numLabels !== cfg.num_labels) {
+      const id2label = Object.fromEntries(Array.from({ length: peft.numLabels }, (_, i) => [i, `LABEL_${i}`]));
+      cfg = { ...cfg, num_labels: peft.numLabels, id2label, label2id: Object.fromEntries(Object.entries(id2label).map(([i, n]) => [n, Number(i)])) };
+    }
+    if (peft?.task !== undefined && options.task === undefined) options = { ...options, task: peft.task };
+    const family = familyFor(cfg.model_type, join(peft?.configDir ?? modelDir, 'config.json'));
+    const saved = peft?.task ?? (cfg.architectures ?? []).map((a) => family.architectures[a]).find((t) => t !== undefined);
     const task = options.task ?? saved ?? 'feature-extraction';
     const handler = PIPELINE_TASKS[task];
     if (handler === undefined) {
@@ -228,7 +236,7 @@ export class TextPipeline {
   /** Loads the weights (and `options.adapter`) behind an already loaded RequestPreparer. */
   static async withModel(requests: RequestPreparer, options: Pick<PipelineOptions, 'adapter' | 'warn'> = {}): Promise<TextPipeline> {
     const modelDir = requests.modelDir;
-    const { model, info } = await loadPretrained(modelDir, { task: requests.task, tokenizer: requests.tokenizer, warn: options.warn });
+    const { model, info } = await loadPretrained(modelDir, { task: requests.task, tokenizer: requests.tokenizer, warn: options.warn, strict: true });
     try {
       if (isGenerationHandler(requests.handler)) asCausalLm(model, modelDir);
       const fromAdapter = options.adapter !== undefined ? (await loadLoraAdapter(model, options.adapter)).savedModuleParams : [];

@@ -60,6 +60,8 @@ export interface TrainResult {
   bestMetric: number | null;
   bestCheckpoint: string | null;
   stoppedEarly: boolean;
+  /** Set when the signal stopped training: the last completed step and its resumable checkpoint (null before step 1). */
+  interrupted: { step: number; checkpoint: string | null } | null;
   logHistory: LogRecord[];
   seconds: number;
 }
@@ -70,6 +72,8 @@ export class Trainer {
   readonly warmupSteps: number;
   private readonly stepsPerEpoch: number;
   private state: TrainerState;
+  /** global_step of the last checkpoint written (-1: none yet in this process). */
+  private lastSavedStep = -1;
 
   constructor(private readonly o: TrainerOptions) {
     const { args, model, train } = o;
@@ -181,7 +185,7 @@ export class Trainer {
     return improved;
   }
 
-  private async saveCheckpoint(isBest: boolean): Promise<void> {
+  private async saveCheckpoint(isBest: boolean): Promise<string> {
     const { args } = this.o;
     const dir = join(args.output_dir, `checkpoint-${this.state.global_step}`);
     if (isBest) this.state.best_model_checkpoint = dir;
@@ -190,7 +194,9 @@ export class Trainer {
     this.state.optimizer_step = this.optimizer.step;
     await writeCheckpoint(dir, this.o.saveModel, this.optimizer.stateArrays(), this.state);
     await rotateCheckpoints(args.output_dir, args.save_total_limit, this.state.best_model_checkpoint);
+    this.lastSavedStep = this.state.global_step;
     this.o.events?.onMessage?.(`saved ${dir}${isBest ? ' (best so far)' : ''}`);
+    return dir;
   }
 
   /** Runs training to the end (or early stop / abort). */
@@ -204,8 +210,12 @@ export class Trainer {
     let windowSteps = 0;
     let lossTotal = 0;
     let lossCount = 0;
+    let aborted = false;
     while (this.state.global_step < this.totalSteps) {
-      if (this.o.signal?.aborted) break;
+      if (this.o.signal?.aborted) {
+        aborted = true;
+        break;
+      }
       const epochBefore = train.getState().epoch;
       const s = this.step();
       this.state.global_step++;
@@ -247,6 +257,7 @@ export class Trainer {
       }
       await new Promise((r) => setImmediate(r)); // let signals and I/O through between steps
     }
+    if (aborted) return this.interrupted(t0, lossTotal, lossCount);
     if (args.load_best_model_at_end && this.state.best_model_checkpoint) {
       await this.o.loadModel(this.state.best_model_checkpoint);
       this.o.events?.onMessage?.(`loaded the best model from ${this.state.best_model_checkpoint} (${args.metric_for_best_model} = ${this.state.best_metric})`);
@@ -258,6 +269,31 @@ export class Trainer {
       bestMetric: this.state.best_metric,
       bestCheckpoint: this.state.best_model_checkpoint,
       stoppedEarly,
+      interrupted: null,
+      logHistory: this.state.log_history as LogRecord[],
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  /**
+   * Stopped by the signal at a step boundary: writes a resumable checkpoint of the last completed step
+   * (unless one was just written), never loads or saves a "final" model.
+   */
+  private async interrupted(t0: number, lossTotal: number, lossCount: number): Promise<TrainResult> {
+    const step = this.state.global_step;
+    let checkpoint: string | null = null;
+    if (step > 0) {
+      checkpoint = this.lastSavedStep === step ? join(this.o.args.output_dir, `checkpoint-${step}`) : await this.saveCheckpoint(false);
+    }
+    this.o.events?.onMessage?.(`interrupted at step ${step} of ${this.totalSteps}${checkpoint ? `; resumable checkpoint: ${checkpoint}` : ' (before the first step: nothing to resume)'}`);
+    return {
+      globalStep: step,
+      epochs: this.state.epoch,
+      trainLoss: lossCount ? lossTotal / lossCount : NaN,
+      bestMetric: this.state.best_metric,
+      bestCheckpoint: this.state.best_model_checkpoint,
+      stoppedEarly: false,
+      interrupted: { step, checkpoint },
       logHistory: this.state.log_history as LogRecord[],
       seconds: (performance.now() - t0) / 1000,
     };

@@ -65,7 +65,8 @@ describe('finetune train --task text-generation with LoRA (stories260K, CLI)', {
     assert.match(t, /finetune generate --model .*hf --adapter .*zog-lora/);
 
     // PEFT layout: adapter_config.json + adapter_model.safetensors with PEFT's key names, no full weights.
-    assert.ok(!existsSync(join(adapterDir, 'model.safetensors')) && !existsSync(join(adapterDir, 'config.json')), 'only the adapter is saved');
+    assert.ok(!existsSync(join(adapterDir, 'model.safetensors')), 'only the adapter is saved, no full weights');
+    assert.ok(existsSync(join(adapterDir, 'config.json')) && existsSync(join(adapterDir, 'tokenizer.json')), 'config.json and tokenizer: the folder is usable on its own');
     const cfg = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
     assert.deepEqual(
       [cfg.peft_type, cfg.task_type, cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.base_model_name_or_path, cfg.bias],
@@ -215,7 +216,7 @@ describe('trainCausalLm (stories260K, library)', { skip }, () => {
 });
 
 describe('LoRA settings', () => {
-  const resolve = (values: Record<string, unknown>) => resolveSettings([{ values, source: 'test.yaml' }]).pipeline;
+  const resolve = (values: Record<string, unknown>) => resolveSettings([{ values: values.task === 'text-classification' ? values : { model: 'some-model', ...values }, source: 'test.yaml' }]).pipeline;
   it('parses target modules as PEFT takes them: a list of names, one regex, or all-linear', () => {
     assert.deepEqual(resolve({ task: 'text-generation', lora_r: '8', lora_target_modules: 'q_proj, v_proj' }).lora_target_modules, ['q_proj', 'v_proj']);
     assert.deepEqual(resolve({ task: 'text-generation', lora_r: 8, lora_target_modules: ['c_attn'] }).lora_target_modules, ['c_attn']);
@@ -231,7 +232,7 @@ describe('LoRA settings', () => {
       [{ task: 'text-generation', lora_r: 8, lora_alpha: 0 }, 'lora_alpha', /above 0/],
       [{ task: 'text-generation', lora_r: 8, lora_dropout: 1 }, 'lora_dropout', /below 1/],
       [{ task: 'text-generation', lora_r: 8, lora_target_modules: 'q_proj,,v_proj' }, 'lora_target_modules', /empty name/],
-      [{ task: 'text-classification', lora_r: 8 }, 'lora_r', /text-generation/],
+      [{ task: 'text-classification', lora_r: 8 }, 'lora_r', /--model/],
       [{ task: 'text-generation', merge_lora: true }, 'merge_lora', /set lora_r/],
       [{ task: 'text-generation', lora_alpha: 32 }, 'lora_alpha', /set lora_r/],
       [{ lora_rank: 8 }, 'lora_rank', /did you mean "lora_r"/],
