@@ -1,7 +1,8 @@
 // The config.json fields we model for each supported model_type, with the defaults Python
 // `transformers` fills when a field is absent (from configuration_bert.py, configuration_roberta.py,
 // configuration_xlm_roberta.py, configuration_distilbert.py, configuration_gpt2.py,
-// configuration_llama.py, configuration_mistral.py, configuration_qwen2.py and PreTrainedConfig).
+// configuration_llama.py, configuration_mistral.py, configuration_qwen2.py, configuration_qwen3.py,
+// configuration_gemma2.py, configuration_gemma3.py, configuration_phi3.py and PreTrainedConfig).
 // Field names are Hugging Face's spelling. Not here: parsing, validation, writing (hf-config.ts).
 
 import type { JsonObject } from './json.ts';
@@ -168,6 +169,99 @@ export const QWEN2_FIELDS = {
   max_window_layers: f('int?', 28),
 };
 
+/** Qwen3 (configuration_qwen3.py): Llama-shaped with per-head q/k RMSNorm and `attention_bias` on all four projections. */
+export const QWEN3_FIELDS = {
+  ...COMMON,
+  tie_word_embeddings: f('bool', false),
+  vocab_size: f('int', 151936), // rows of the token embedding
+  hidden_size: f('int', 4096), // width of every layer
+  intermediate_size: f('int', 22016), // SwiGLU inner width
+  num_hidden_layers: f('int', 32), // decoder layers
+  num_attention_heads: f('int', 32), // query heads
+  num_key_value_heads: f('int?', 32), // key/value heads (GQA); null = num_attention_heads
+  head_dim: f('int', 128), // per-head width (independent of hidden_size)
+  hidden_act: f('string', 'silu'), // gate activation
+  max_position_embeddings: f('int', 32768), // longest sequence the RoPE was trained for
+  initializer_range: f('float', 0.02), // std of the normal init
+  rms_norm_eps: f('float', 1e-6), // RMSNorm epsilon (also of q_norm / k_norm)
+  use_cache: f('bool', true), // KV cache during generation
+  rope_theta: f('float', 10000.0), // RoPE base
+  rope_scaling: f('object?', null), // RoPE scaling ({rope_type, factor, ...}); null = plain RoPE
+  attention_bias: f('bool', false), // bias on q, k, v and o projections
+  attention_dropout: f('float', 0.0), // dropout on attention probabilities
+  use_sliding_window: f('bool', false), // whether sliding_window applies at all
+  sliding_window: f('int?', 4096), // local attention window of the sliding layers
+  max_window_layers: f('int', 28), // layers from this index on use the sliding window (when layer_types is absent)
+};
+
+/** Gemma 2 (configuration_gemma2.py). */
+export const GEMMA2_FIELDS = {
+  ...COMMON,
+  pad_token_id: f('int?', 0),
+  eos_token_id: f('ids?', 1),
+  bos_token_id: f('int?', 2),
+  vocab_size: f('int', 256000), // rows of the token embedding
+  hidden_size: f('int', 2304), // width of every layer
+  intermediate_size: f('int', 9216), // GeGLU inner width
+  num_hidden_layers: f('int', 26), // decoder layers
+  num_attention_heads: f('int', 8), // query heads
+  num_key_value_heads: f('int?', 4), // key/value heads (GQA)
+  head_dim: f('int', 256), // per-head width
+  hidden_activation: f('string', 'gelu_pytorch_tanh'), // gate activation
+  max_position_embeddings: f('int', 8192), // longest sequence the RoPE was trained for
+  initializer_range: f('float', 0.02), // std of the normal init
+  rms_norm_eps: f('float', 1e-6), // (1 + weight) RMSNorm epsilon
+  use_cache: f('bool', true), // KV cache during generation
+  rope_theta: f('float', 10000.0), // RoPE base
+  attention_bias: f('bool', false), // bias on q, k, v and o projections
+  attention_dropout: f('float', 0.0), // dropout on attention probabilities
+  query_pre_attn_scalar: f('int', 256), // attention scores are scaled by query_pre_attn_scalar^-0.5
+  sliding_window: f('int?', 4096), // window of the sliding (even-numbered) layers
+  final_logit_softcapping: f('float?', 30.0), // logits = cap * tanh(logits / cap)
+  attn_logit_softcapping: f('float?', 50.0), // scores = cap * tanh(scores / cap)
+};
+
+/** Gemma 3 text (configuration_gemma3.py, Gemma3TextConfig, model_type "gemma3_text"). */
+export const GEMMA3_TEXT_FIELDS = {
+  ...GEMMA2_FIELDS,
+  vocab_size: f('int', 262208),
+  max_position_embeddings: f('int', 131072),
+  rope_theta: f('float', 1000000.0), // RoPE base of the global (full-attention) layers
+  rope_scaling: f('object?', null), // RoPE scaling of the global layers
+  rope_local_base_freq: f('float', 10000.0), // RoPE base of the sliding (local) layers
+  final_logit_softcapping: f('float?', null),
+  attn_logit_softcapping: f('float?', null),
+};
+
+/** Phi-3 (configuration_phi3.py): fused qkv_proj and gate_up_proj, partial rotary, longrope scaling. */
+export const PHI3_FIELDS = {
+  ...COMMON,
+  bos_token_id: f('int?', 1),
+  eos_token_id: f('ids?', 32000),
+  pad_token_id: f('int?', 32000),
+  tie_word_embeddings: f('bool', false),
+  vocab_size: f('int', 32064), // rows of the token embedding
+  hidden_size: f('int', 3072), // width of every layer
+  intermediate_size: f('int', 8192), // SwiGLU inner width (gate_up_proj holds 2x this)
+  num_hidden_layers: f('int', 32), // decoder layers
+  num_attention_heads: f('int', 32), // query heads
+  num_key_value_heads: f('int?', null), // key/value heads (GQA); null = num_attention_heads
+  head_dim: f('int?', null), // per-head width; null = hidden_size / num_attention_heads
+  resid_pdrop: f('float', 0.0), // dropout on sublayer outputs
+  embd_pdrop: f('float', 0.0), // dropout on embeddings (unused by transformers' Phi3Model)
+  attention_dropout: f('float', 0.0), // dropout on attention probabilities
+  hidden_act: f('string', 'silu'), // gate activation
+  max_position_embeddings: f('int', 4096), // longest sequence (longrope: the extended length)
+  original_max_position_embeddings: f('int', 4096), // pretraining length; longrope switches factors beyond it
+  initializer_range: f('float', 0.02), // std of the normal init
+  rms_norm_eps: f('float', 1e-5), // RMSNorm epsilon
+  use_cache: f('bool', true), // KV cache during generation
+  rope_theta: f('float', 10000.0), // RoPE base
+  rope_scaling: f('object?', null), // {type|rope_type: "longrope", short_factor, long_factor} or null
+  partial_rotary_factor: f('float', 1.0), // fraction of head_dim that is rotated
+  sliding_window: f('int?', null), // local attention window of every layer, or null
+};
+
 /** model_type → field schema, as AutoConfig dispatches. */
 export const SCHEMAS = {
   bert: BERT_FIELDS,
@@ -178,6 +272,10 @@ export const SCHEMAS = {
   llama: LLAMA_FIELDS,
   mistral: MISTRAL_FIELDS,
   qwen2: QWEN2_FIELDS,
+  qwen3: QWEN3_FIELDS,
+  gemma2: GEMMA2_FIELDS,
+  gemma3_text: GEMMA3_TEXT_FIELDS,
+  phi3: PHI3_FIELDS,
 } as const;
 
 /** The model types this project reads. */
@@ -194,6 +292,10 @@ export const DEFAULT_ARCHITECTURE: Record<ModelType, string> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+  gemma2: 'Gemma2ForCausalLM',
+  gemma3_text: 'Gemma3ForCausalLM',
+  phi3: 'Phi3ForCausalLM',
 };
 
 /** Fields that must be positive integers when present. */
@@ -201,6 +303,7 @@ export const POSITIVE_INT_FIELDS = new Set([
   'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size',
   'max_position_embeddings', 'type_vocab_size', 'n_layers', 'n_heads', 'dim', 'hidden_dim', 'n_positions',
   'n_embd', 'n_layer', 'n_head', 'n_inner', 'num_key_value_heads', 'head_dim', 'pretraining_tp', 'sliding_window',
+  'original_max_position_embeddings',
 ]);
 
 /** Fields that are probabilities. */

@@ -37,6 +37,10 @@ export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly strin
   llama: ['q_proj', 'v_proj'],
   mistral: ['q_proj', 'v_proj'],
   qwen2: ['q_proj', 'v_proj'],
+  qwen3: ['q_proj', 'v_proj'],
+  gemma2: ['q_proj', 'v_proj'],
+  gemma3_text: ['q_proj', 'v_proj'],
+  phi3: ['qkv_proj'], // PEFT has no default for phi3; the fused q/k/v projection is the nearest to q_proj + v_proj
 };
 
 /** A causal LM with its tokenizer: a task model that generation can also drive. */
