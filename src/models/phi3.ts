@@ -4,7 +4,8 @@
 // long_factor beyond, cos/sin scaled by the attention factor √(1 + ln(s) / ln(original)) with
 // s = max_position_embeddings / original_max_position_embeddings — residual dropout, and a sliding window
 // on every layer when config.json sets one. Heads: causal LM, sequence and token classification.
-// Not here: generation's cache reset when a prompt crosses the short/long switch (see DecoderModel), the block (rope-decoder.ts).
+// Generation drops the KV cache once when the sequence crosses the switch (cacheInvalidAt), as transformers
+// does. Not here: the block itself (rope-decoder.ts).
 
 import { ModelError } from '../errors.ts';
 import type { HfConfig, Phi3Config } from '../io/hf-config.ts';

@@ -370,6 +370,12 @@ export class DecoderForCausalLM extends Module implements PretrainedTaskModel, C
     return new KVCache(this.spec.layers);
   }
 
+  /** transformers' Phi3ForCausalLM.prepare_inputs_for_generation: drop the cache when longrope switches to the long factors. */
+  cacheInvalidAt(past: number, total: number): boolean {
+    const rope = this.spec.rope.full_attention;
+    return rope.longInvFreq !== null && past > 0 && total >= rope.originalMax + 1 && past <= rope.originalMax;
+  }
+
   logits(inputs: DecoderInputs): Tensor {
     let h = this.model.hiddenStates(inputs);
     if (inputs.lastOnly) h = F.narrow(h, 1, h.shape[1] - 1, 1);
