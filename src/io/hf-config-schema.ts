@@ -2,7 +2,8 @@
 // `transformers` fills when a field is absent (from configuration_bert.py, configuration_roberta.py,
 // configuration_xlm_roberta.py, configuration_distilbert.py, configuration_gpt2.py,
 // configuration_llama.py, configuration_mistral.py, configuration_qwen2.py, configuration_qwen3.py,
-// configuration_gemma2.py, configuration_gemma3.py, configuration_phi3.py and PreTrainedConfig).
+// configuration_gemma2.py, configuration_gemma3.py, configuration_phi3.py, configuration_deberta_v2.py
+// and PreTrainedConfig).
 // Field names are Hugging Face's spelling. Not here: parsing, validation, writing (hf-config.ts).
 
 import type { JsonObject } from './json.ts';
@@ -262,6 +263,38 @@ export const PHI3_FIELDS = {
   sliding_window: f('int?', null), // local attention window of every layer, or null
 };
 
+/** DeBERTa-v2 / v3 (configuration_deberta_v2.py; the kwargs-only settings it reads with getattr too). */
+export const DEBERTA_V2_FIELDS = {
+  ...COMMON,
+  pad_token_id: f('int?', 0),
+  vocab_size: f('int', 128100), // rows of the word embedding
+  hidden_size: f('int', 1536), // width of every layer
+  num_hidden_layers: f('int', 24), // encoder layers
+  num_attention_heads: f('int', 24), // heads per attention layer
+  intermediate_size: f('int', 6144), // feed-forward inner width
+  hidden_act: f('string', 'gelu'), // feed-forward activation
+  hidden_dropout_prob: f('float', 0.1), // dropout on embeddings, sublayer outputs and relative embeddings
+  attention_probs_dropout_prob: f('float', 0.1), // dropout on attention probabilities
+  max_position_embeddings: f('int', 512), // absolute positions (and relative span when max_relative_positions < 1)
+  type_vocab_size: f('int', 0), // token-type rows; 0 = no token-type embedding
+  initializer_range: f('float', 0.02), // std of the normal init
+  layer_norm_eps: f('float', 1e-7), // LayerNorm epsilon
+  relative_attention: f('bool', false), // disentangled relative-position attention
+  max_relative_positions: f('int', -1), // relative span; < 1 = max_position_embeddings
+  position_biased_input: f('bool', true), // add absolute position embeddings to the input
+  pooler_dropout: f('float', 0), // dropout before the ContextPooler's dense layer
+  pooler_hidden_act: f('string', 'gelu'), // ContextPooler activation
+  pooler_hidden_size: f('int?', null), // ContextPooler width; null = hidden_size
+  position_buckets: f('int', -1), // log-bucketed relative positions (v3: 256); -1 = none
+  share_att_key: f('bool', false), // relative positions projected by query_proj/key_proj (v3) instead of pos_*_proj
+  norm_rel_ebd: f('string', 'none'), // "layer_norm": LayerNorm over the relative embeddings
+  embedding_size: f('int?', null), // word-embedding width; null = hidden_size (else embed_proj)
+  conv_kernel_size: f('int', 0), // ConvLayer after the first layer (v2 xlarge); 0 = none
+  attention_head_size: f('int?', null), // per-head width; null = hidden_size / num_attention_heads
+  cls_dropout: f('float?', null), // sequence-classification dropout; null = hidden_dropout_prob
+  legacy: f('bool', true), // masked-LM head layout (cls.predictions vs lm_predictions)
+};
+
 /** model_type → field schema, as AutoConfig dispatches. */
 export const SCHEMAS = {
   bert: BERT_FIELDS,
@@ -276,6 +309,7 @@ export const SCHEMAS = {
   gemma2: GEMMA2_FIELDS,
   gemma3_text: GEMMA3_TEXT_FIELDS,
   phi3: PHI3_FIELDS,
+  'deberta-v2': DEBERTA_V2_FIELDS,
 } as const;
 
 /** The model types this project reads. */
@@ -296,6 +330,7 @@ export const DEFAULT_ARCHITECTURE: Record<ModelType, string> = {
   gemma2: 'Gemma2ForCausalLM',
   gemma3_text: 'Gemma3ForCausalLM',
   phi3: 'Phi3ForCausalLM',
+  'deberta-v2': 'DebertaV2Model',
 };
 
 /** Fields that must be positive integers when present. */
@@ -309,5 +344,5 @@ export const POSITIVE_INT_FIELDS = new Set([
 /** Fields that are probabilities. */
 export const PROBABILITY_FIELDS = new Set([
   'hidden_dropout_prob', 'attention_probs_dropout_prob', 'classifier_dropout', 'dropout', 'attention_dropout',
-  'qa_dropout', 'seq_classif_dropout', 'resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'summary_first_dropout',
+  'qa_dropout', 'seq_classif_dropout', 'pooler_dropout', 'cls_dropout', 'resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'summary_first_dropout',
 ]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigError, FileFormatError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import {
-  BERT_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GEMMA2_FIELDS, GEMMA3_TEXT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, PHI3_FIELDS, POSITIVE_INT_FIELDS, QWEN3_FIELDS,
+  BERT_FIELDS, DEBERTA_V2_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GEMMA2_FIELDS, GEMMA3_TEXT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, PHI3_FIELDS, POSITIVE_INT_FIELDS, QWEN3_FIELDS,
   PROBABILITY_FIELDS, SCHEMAS, SUPPORTED_MODEL_TYPES,
   type FieldKind, type FieldSpec, type FieldsOf, type ModelType,
 } from './hf-config-schema.ts';
@@ -69,8 +69,10 @@ export type Gemma3TextConfig = ConfigCommon & Omit<FieldsOf<typeof GEMMA3_TEXT_F
 /** Phi-3 (num_key_value_heads and head_dim resolved). */
 export type Phi3Config = ConfigCommon &
   Omit<FieldsOf<typeof PHI3_FIELDS>, 'num_key_value_heads' | 'head_dim'> & { model_type: 'phi3'; num_key_value_heads: number; head_dim: number };
+/** DeBERTa-v2 / v3; `pos_att_type` (a list or "p2c|c2p") stays in `extra`. */
+export type DebertaV2Config = ConfigCommon & FieldsOf<typeof DEBERTA_V2_FIELDS> & { model_type: 'deberta-v2' };
 /** Any supported config; switch on `model_type` to narrow. */
-export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig | Qwen3Config | Gemma2Config | Gemma3TextConfig | Phi3Config;
+export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig | Qwen3Config | Gemma2Config | Gemma3TextConfig | Phi3Config | DebertaV2Config;
 
 function isModelType(s: string): s is ModelType {
   return (SUPPORTED_MODEL_TYPES as string[]).includes(s);
@@ -183,7 +185,7 @@ export function parseHfConfig(raw: JsonObject, file: string, floatPaths: Iterabl
       continue;
     }
     if (!kindOk(spec.kind, v)) throw new ConfigError(name, `${file}: must be ${KIND_WORDS[spec.kind]}, got ${JSON.stringify(v)}`);
-    if (POSITIVE_INT_FIELDS.has(name) && typeof v === 'number' && v <= 0) throw new ConfigError(name, `${file}: must be a positive integer, got ${v}`);
+    if (POSITIVE_INT_FIELDS.has(name) && !(modelType === 'deberta-v2' && name === 'type_vocab_size') && typeof v === 'number' && v <= 0) throw new ConfigError(name, `${file}: must be a positive integer, got ${v}`);
     if (PROBABILITY_FIELDS.has(name) && typeof v === 'number' && !(v >= 0 && v <= 1)) throw new ConfigError(name, `${file}: must be a probability in [0, 1], got ${v}`);
     out[name] = cloneJson(v);
   }
@@ -247,6 +249,10 @@ function resolveFamily(cfg: HfConfig, file: string): void {
         `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
       return;
     }
+    case 'deberta-v2':
+      requireDivisible('hidden_size', file, cfg.hidden_size, cfg.num_attention_heads,
+        `hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
+      return;
     case 'qwen3': case 'gemma2': case 'gemma3_text': case 'phi3': {
       const c = cfg as { model_type: string; num_attention_heads: number; num_key_value_heads: number | null; hidden_size: number; head_dim: number | null;
         rope_theta: number; rope_scaling?: JsonObject | null; extra: JsonObject; source: ConfigSource | null };

@@ -26,6 +26,11 @@ export interface AttentionSpec {
   softcap?: number | null;
   /** Added to the scaled scores before masking, broadcastable to (B, H, Tq, Tk). */
   bias?: Tensor | null;
+  /**
+   * (B or 1, 1, Tq, Tk) float, nonzero = masked: those scores are replaced by MASK_MIN (torch's masked_fill,
+   * no gradient through them, so a fully masked row is uniform and passes no gradient back; DeBERTa).
+   */
+  fillMask?: Tensor | null;
   /** Dropout on the attention probabilities (training). */
   dropoutP?: number;
 }
@@ -70,8 +75,9 @@ export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, spec: Attention
   const dropoutP = spec.dropoutP ?? 0;
   const softcap = spec.softcap ?? null;
   const bias = spec.bias ?? null;
+  const fillMask = spec.fillMask ?? null;
   const binds = windowBinds(spec.window, Tk);
-  if (!binds && softcap === null && bias === null) {
+  if (!binds && softcap === null && bias === null && fillMask === null) {
     return F.attention(q, k, v, { keyMask: spec.keyMask, causal: spec.causal, scale: spec.scale, dropoutP, seed: dropoutP > 0 ? nextSeed() : 0 });
   }
   const G = H / Hkv;
@@ -85,6 +91,7 @@ export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, spec: Attention
     const full = F.expand(bias, [B, H, Tq, Tk]);
     s = F.add(s, F.reshape(F.contiguous(full), [B, Hkv, G, Tq, Tk]));
   }
+  if (fillMask !== null) s = F.maskedFill(s, F.reshape(fillMask, [fillMask.shape[0], 1, 1, Tq, Tk]), MASK_MIN);
   const needMask = spec.keyMask !== null || spec.causal || binds;
   if (needMask) s = F.add(s, additiveMask(spec.keyMask, Tq, Tk, spec.causal, binds ? (spec.window as number) : null, s));
   let p = F.softmax(s);

@@ -19,6 +19,7 @@ import type { Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { BERT_FAMILY } from './bert.ts';
+import { DEBERTA_V2_FAMILY } from './deberta-v2.ts';
 import { DISTILBERT_FAMILY } from './distilbert.ts';
 import { GEMMA_FAMILY } from './gemma.ts';
 import { GPT2_FAMILY } from './gpt2.ts';
@@ -40,7 +41,7 @@ let builtinsRegistered = false;
 function registry(): Map<string, ModelFamily> {
   if (!builtinsRegistered) {
     builtinsRegistered = true;
-    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY, QWEN3_FAMILY, GEMMA_FAMILY, PHI3_FAMILY]) {
+    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY, QWEN3_FAMILY, GEMMA_FAMILY, PHI3_FAMILY, DEBERTA_V2_FAMILY]) {
       for (const t of f.modelTypes) if (!FAMILIES.has(t)) FAMILIES.set(t, f);
     }
   }

@@ -41,6 +41,7 @@ export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly strin
   gemma2: ['q_proj', 'v_proj'],
   gemma3_text: ['q_proj', 'v_proj'],
   phi3: ['qkv_proj'], // PEFT has no default for phi3; the fused q/k/v projection is the nearest to q_proj + v_proj
+  'deberta-v2': ['query_proj', 'value_proj'],
 };
 
 /** A causal LM with its tokenizer: a task model that generation can also drive. */
