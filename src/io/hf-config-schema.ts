@@ -2,8 +2,8 @@
 // `transformers` fills when a field is absent (from configuration_bert.py, configuration_roberta.py,
 // configuration_xlm_roberta.py, configuration_distilbert.py, configuration_gpt2.py,
 // configuration_llama.py, configuration_mistral.py, configuration_qwen2.py, configuration_qwen3.py,
-// configuration_gemma2.py, configuration_gemma3.py, configuration_phi3.py, configuration_deberta_v2.py
-// and PreTrainedConfig).
+// configuration_gemma2.py, configuration_gemma3.py, configuration_phi3.py, configuration_deberta_v2.py,
+// configuration_modernbert.py and PreTrainedConfig).
 // Field names are Hugging Face's spelling. Not here: parsing, validation, writing (hf-config.ts).
 
 import type { JsonObject } from './json.ts';
@@ -295,6 +295,45 @@ export const DEBERTA_V2_FIELDS = {
   legacy: f('bool', true), // masked-LM head layout (cls.predictions vs lm_predictions)
 };
 
+/** ModernBERT (configuration_modernbert.py). */
+export const MODERNBERT_FIELDS = {
+  ...COMMON,
+  pad_token_id: f('int?', 50283),
+  eos_token_id: f('ids?', 50282),
+  bos_token_id: f('int?', 50281),
+  cls_token_id: f('int?', 50281), // [CLS] id
+  sep_token_id: f('int?', 50282), // [SEP] id
+  vocab_size: f('int', 50368), // rows of the token embedding
+  hidden_size: f('int', 768), // width of every layer
+  intermediate_size: f('int', 1152), // GeGLU inner width (Wi holds 2x this)
+  num_hidden_layers: f('int', 22), // encoder layers
+  num_attention_heads: f('int', 12), // heads per attention layer
+  hidden_activation: f('string', 'gelu'), // GeGLU activation
+  max_position_embeddings: f('int', 8192), // longest sequence
+  initializer_range: f('float', 0.02), // std of the (truncated) normal init
+  initializer_cutoff_factor: f('float', 2.0), // truncation of the init at ± factor · std
+  norm_eps: f('float', 1e-5), // LayerNorm epsilon
+  norm_bias: f('bool', false), // LayerNorms carry a bias
+  global_rope_theta: f('float', 160000.0), // RoPE base of the global layers
+  attention_bias: f('bool', false), // bias on Wqkv and Wo
+  attention_dropout: f('float', 0.0), // dropout on attention probabilities and the attention output
+  global_attn_every_n_layers: f('int', 3), // layer i is global when i % n == 0, else local
+  local_attention: f('int', 128), // local layers attend within |i - j| <= local_attention / 2
+  local_rope_theta: f('float?', 10000.0), // RoPE base of the local layers; null = global_rope_theta
+  embedding_dropout: f('float', 0.0), // dropout after the embedding norm
+  mlp_bias: f('bool', false), // bias on Wi and Wo
+  mlp_dropout: f('float', 0.0), // dropout inside the MLP
+  decoder_bias: f('bool', true), // masked-LM decoder bias
+  classifier_pooling: f('string', 'cls'), // sequence classification pooling: "cls" or "mean"
+  classifier_dropout: f('float', 0.0), // dropout before the classifier
+  classifier_bias: f('bool', false), // bias on the prediction head's dense layer
+  classifier_activation: f('string', 'gelu'), // prediction head activation
+  deterministic_flash_attn: f('bool', false), // flash-attention setting (numerics only)
+  sparse_prediction: f('bool', false), // masked LM: logits only at labelled positions
+  sparse_pred_ignore_index: f('int', -100), // label ignored by sparse prediction
+  repad_logits_with_grad: f('bool', false), // flash-attention repadding (unused here)
+};
+
 /** model_type → field schema, as AutoConfig dispatches. */
 export const SCHEMAS = {
   bert: BERT_FIELDS,
@@ -310,6 +349,7 @@ export const SCHEMAS = {
   gemma3_text: GEMMA3_TEXT_FIELDS,
   phi3: PHI3_FIELDS,
   'deberta-v2': DEBERTA_V2_FIELDS,
+  modernbert: MODERNBERT_FIELDS,
 } as const;
 
 /** The model types this project reads. */
@@ -331,6 +371,7 @@ export const DEFAULT_ARCHITECTURE: Record<ModelType, string> = {
   gemma3_text: 'Gemma3ForCausalLM',
   phi3: 'Phi3ForCausalLM',
   'deberta-v2': 'DebertaV2Model',
+  modernbert: 'ModernBertModel',
 };
 
 /** Fields that must be positive integers when present. */
@@ -344,5 +385,5 @@ export const POSITIVE_INT_FIELDS = new Set([
 /** Fields that are probabilities. */
 export const PROBABILITY_FIELDS = new Set([
   'hidden_dropout_prob', 'attention_probs_dropout_prob', 'classifier_dropout', 'dropout', 'attention_dropout',
-  'qa_dropout', 'seq_classif_dropout', 'pooler_dropout', 'cls_dropout', 'resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'summary_first_dropout',
+  'qa_dropout', 'seq_classif_dropout', 'pooler_dropout', 'cls_dropout', 'embedding_dropout', 'mlp_dropout', 'resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'summary_first_dropout',
 ]);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigError, FileFormatError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import {
-  BERT_FIELDS, DEBERTA_V2_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GEMMA2_FIELDS, GEMMA3_TEXT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, PHI3_FIELDS, POSITIVE_INT_FIELDS, QWEN3_FIELDS,
+  BERT_FIELDS, DEBERTA_V2_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GEMMA2_FIELDS, GEMMA3_TEXT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, MODERNBERT_FIELDS, PHI3_FIELDS, POSITIVE_INT_FIELDS, QWEN3_FIELDS,
   PROBABILITY_FIELDS, SCHEMAS, SUPPORTED_MODEL_TYPES,
   type FieldKind, type FieldSpec, type FieldsOf, type ModelType,
 } from './hf-config-schema.ts';
@@ -71,8 +71,10 @@ export type Phi3Config = ConfigCommon &
   Omit<FieldsOf<typeof PHI3_FIELDS>, 'num_key_value_heads' | 'head_dim'> & { model_type: 'phi3'; num_key_value_heads: number; head_dim: number };
 /** DeBERTa-v2 / v3; `pos_att_type` (a list or "p2c|c2p") stays in `extra`. */
 export type DebertaV2Config = ConfigCommon & FieldsOf<typeof DEBERTA_V2_FIELDS> & { model_type: 'deberta-v2' };
+/** ModernBERT. */
+export type ModernBertConfig = ConfigCommon & FieldsOf<typeof MODERNBERT_FIELDS> & { model_type: 'modernbert' };
 /** Any supported config; switch on `model_type` to narrow. */
-export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig | Qwen3Config | Gemma2Config | Gemma3TextConfig | Phi3Config | DebertaV2Config;
+export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig | Qwen3Config | Gemma2Config | Gemma3TextConfig | Phi3Config | DebertaV2Config | ModernBertConfig;
 
 function isModelType(s: string): s is ModelType {
   return (SUPPORTED_MODEL_TYPES as string[]).includes(s);
@@ -249,7 +251,7 @@ function resolveFamily(cfg: HfConfig, file: string): void {
         `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
       return;
     }
-    case 'deberta-v2':
+    case 'deberta-v2': case 'modernbert':
       requireDivisible('hidden_size', file, cfg.hidden_size, cfg.num_attention_heads,
         `hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
       return;

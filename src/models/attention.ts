@@ -1,6 +1,6 @@
 // Attention variants the fused kernel (F.attention: key padding mask + causal) does not cover, composed
 // from primitives so autograd handles them: causal sliding windows (Mistral, Qwen2/3, Gemma 2/3, Phi-3:
-// transformers' `kv_idx > q_idx - sliding_window`), tanh soft-capping of the scores (Gemma 2), and an
+// transformers' `kv_idx > q_idx - sliding_window`), ModernBERT's bidirectional |i - j| <= window/2, tanh soft-capping of the scores (Gemma 2), and an
 // additive per-pair score bias (DeBERTa's relative positions). The fused kernel runs whenever none of
 // them applies. Grouped-query attention is handled by viewing query heads per key/value head.
 // Not here: projections, RoPE (the model files), the fused kernel itself (src/tensor/ops/nn.ts).
@@ -22,6 +22,8 @@ export interface AttentionSpec {
   scale: number;
   /** Causal sliding window: key j is visible from query i only when i - j < window; null = no window. */
   window?: number | null;
+  /** Bidirectional window: key j is visible from query i only when |i - j| <= halfWindow (ModernBERT's local layers). */
+  halfWindow?: number | null;
   /** scores = softcap * tanh(scores / softcap) before masking; null = none. */
   softcap?: number | null;
   /** Added to the scaled scores before masking, broadcastable to (B, H, Tq, Tk). */
@@ -44,7 +46,7 @@ function windowBinds(window: number | null | undefined, Tk: number): boolean {
  * The additive mask (B or 1, 1, 1, Tq, Tk): 0 where a query may attend, MASK_MIN elsewhere (padding,
  * future keys, keys beyond the sliding window).
  */
-export function additiveMask(keyMask: Tensor | null, Tq: number, Tk: number, causal: boolean, window: number | null, like: Tensor): Tensor {
+export function additiveMask(keyMask: Tensor | null, Tq: number, Tk: number, causal: boolean, window: number | null, like: Tensor, halfWindow: number | null = null): Tensor {
   const Bm = keyMask ? keyMask.shape[0] : 1;
   const km = keyMask ? F.contiguous(F.cast(keyMask, 'float32')).floatData : null;
   const out = new Float32Array(Bm * Tq * Tk);
@@ -56,6 +58,7 @@ export function additiveMask(keyMask: Tensor | null, Tq: number, Tk: number, cau
         let ok = km === null || km[b * Tk + j] !== 0;
         if (causal && j > i) ok = false;
         if (window !== null && causal && i - j >= window) ok = false;
+        if (halfWindow !== null && Math.abs(i - j) > halfWindow) ok = false;
         out[(b * Tq + t) * Tk + j] = ok ? 0 : MASK_MIN;
       }
     }
@@ -77,7 +80,9 @@ export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, spec: Attention
   const bias = spec.bias ?? null;
   const fillMask = spec.fillMask ?? null;
   const binds = windowBinds(spec.window, Tk);
-  if (!binds && softcap === null && bias === null && fillMask === null) {
+  const half = spec.halfWindow ?? null;
+  const halfBinds = half !== null && Math.max(Tq, Tk) - 1 > half;
+  if (!binds && !halfBinds && softcap === null && bias === null && fillMask === null) {
     return F.attention(q, k, v, { keyMask: spec.keyMask, causal: spec.causal, scale: spec.scale, dropoutP, seed: dropoutP > 0 ? nextSeed() : 0 });
   }
   const G = H / Hkv;
@@ -92,8 +97,8 @@ export function maskedAttention(q: Tensor, k: Tensor, v: Tensor, spec: Attention
     s = F.add(s, F.reshape(F.contiguous(full), [B, Hkv, G, Tq, Tk]));
   }
   if (fillMask !== null) s = F.maskedFill(s, F.reshape(fillMask, [fillMask.shape[0], 1, 1, Tq, Tk]), MASK_MIN);
-  const needMask = spec.keyMask !== null || spec.causal || binds;
-  if (needMask) s = F.add(s, additiveMask(spec.keyMask, Tq, Tk, spec.causal, binds ? (spec.window as number) : null, s));
+  const needMask = spec.keyMask !== null || spec.causal || binds || halfBinds;
+  if (needMask) s = F.add(s, additiveMask(spec.keyMask, Tq, Tk, spec.causal, binds ? (spec.window as number) : null, s, halfBinds ? half : null));
   let p = F.softmax(s);
   if (dropoutP > 0) p = F.dropout(p, dropoutP, nextSeed());
   const out = F.matmul(F.reshape(p, [B, Hkv, G * Tq, Tk]), v); // (B, Hkv, G*Tq, D)

@@ -24,6 +24,7 @@ import { DISTILBERT_FAMILY } from './distilbert.ts';
 import { GEMMA_FAMILY } from './gemma.ts';
 import { GPT2_FAMILY } from './gpt2.ts';
 import { LLAMA_FAMILY } from './llama.ts';
+import { MODERNBERT_FAMILY } from './modernbert.ts';
 import type { BuildOptions, CheckpointRules, ModelFamily, PretrainedTaskModel } from './family.ts';
 import { PHI3_FAMILY } from './phi3.ts';
 import { QWEN3_FAMILY } from './qwen3.ts';
@@ -41,7 +42,7 @@ let builtinsRegistered = false;
 function registry(): Map<string, ModelFamily> {
   if (!builtinsRegistered) {
     builtinsRegistered = true;
-    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY, QWEN3_FAMILY, GEMMA_FAMILY, PHI3_FAMILY, DEBERTA_V2_FAMILY]) {
+    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY, QWEN3_FAMILY, GEMMA_FAMILY, PHI3_FAMILY, DEBERTA_V2_FAMILY, MODERNBERT_FAMILY]) {
       for (const t of f.modelTypes) if (!FAMILIES.has(t)) FAMILIES.set(t, f);
     }
   }

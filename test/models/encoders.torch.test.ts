@@ -48,6 +48,12 @@ const V2 = {
   embedding_size: 12, hidden_act: 'gelu_new', ...DROP0,
 };
 
+const MB = {
+  vocab_size: 50, hidden_size: 16, num_hidden_layers: 4, num_attention_heads: 2, intermediate_size: 12, pad_token_id: 0,
+  global_attn_every_n_layers: 3, local_attention: 4, global_rope_theta: 1000.0, local_rope_theta: 50.0, max_position_embeddings: 32,
+};
+const MB_BIAS = { norm_bias: true, mlp_bias: true, attention_bias: true, classifier_bias: true, hidden_activation: 'gelu_new' };
+
 interface Case {
   name: string;
   modelType: ModelType;
@@ -64,6 +70,11 @@ const CASES: Case[] = [
   { name: 'deberta-v2 seq-cls soft labels (pos projections, clamped span, embed_proj, token types)', modelType: 'deberta-v2', task: 'text-classification', fields: { ...V2, num_labels: 3 }, labels: 'multi' },
   { name: 'deberta-v2 regression c2p only', modelType: 'deberta-v2', task: 'text-classification', fields: { ...V2, pos_att_type: ['c2p'], num_labels: 1 }, labels: 'regression' },
   { name: 'deberta plain attention features', modelType: 'deberta-v2', task: 'feature-extraction', fields: { ...V3, relative_attention: false }, labels: 'none' },
+  { name: 'modernbert seq-cls cls pooling, local window 2', modelType: 'modernbert', task: 'text-classification', fields: { ...MB, num_labels: 3 }, labels: 'class' },
+  { name: 'modernbert seq-cls mean pooling, all biases', modelType: 'modernbert', task: 'text-classification', fields: { ...MB, ...MB_BIAS, classifier_pooling: 'mean', num_labels: 3 }, labels: 'multi' },
+  { name: 'modernbert token-cls', modelType: 'modernbert', task: 'token-classification', fields: { ...MB, num_labels: 4 }, labels: 'token' },
+  { name: 'modernbert QA', modelType: 'modernbert', task: 'question-answering', fields: { ...MB, ...MB_BIAS }, labels: 'qa' },
+  { name: 'modernbert features', modelType: 'modernbert', task: 'feature-extraction', fields: MB, labels: 'none' },
 ];
 
 /** A deterministic batch: B=3, T=7, padding at the end of rows 1 and 2. */

@@ -188,7 +188,12 @@ def run(case_dir):
             logits = P.linear(modernbert_head(P, cfg, h), "classifier")
         loss = Fn.cross_entropy(logits.reshape(-1, logits.shape[-1]), inp["labels"].reshape(-1), ignore_index=-100)
     elif task == "question-answering":
-        logits = P.linear(h, "qa_outputs")
+        if mt == "deberta-v2":
+            logits = P.linear(h, "qa_outputs")
+        else:
+            from torch_modernbert_reference import modernbert_head  # noqa: E402
+
+            logits = P.linear(modernbert_head(P, cfg, h), "classifier")
         loss = qa_loss(logits, inp["start_positions"], inp["end_positions"])
     else:
         m = mask[:, :, None].float()
