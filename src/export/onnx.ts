@@ -47,7 +47,7 @@ async function exists(p: string): Promise<boolean> {
 
 /** Human-readable description for `finetune export --help`. */
 export const EXPORT_ONNX_DESCRIPTION =
-  'Export a fine-tuned encoder (BERT, DistilBERT, RoBERTa with a sequence-classification, token-classification, ' +
+  'Export a fine-tuned encoder (BERT, DistilBERT, RoBERTa, ModernBERT with a sequence-classification, token-classification, ' +
   'question-answering, masked-LM or no head) to ONNX (opset 17, float32, dynamic batch and sequence axes): ' +
   '<out>/onnx/model.onnx beside config.json and the tokenizer files, the layout transformers.js and ONNX Runtime load. ' +
   'Inputs: input_ids, attention_mask (and token_type_ids for BERT), int64; outputs: logits (start_logits/end_logits ' +
