@@ -8,6 +8,7 @@ import { ModelError } from '../errors.ts';
 import type { HfConfig } from '../io/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { FLOAT32_MIN, GraphBuilder } from './onnx-graph.ts';
+import { buildDebertaGraph } from './onnx-deberta.ts';
 import { buildModernBertGraph } from './onnx-modernbert.ts';
 import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.ts';
 
@@ -17,7 +18,7 @@ export type EncoderHead = 'sequence-classification' | 'token-classification' | '
 /** The exported graph and what it expects/produces. */
 export interface EncoderGraph {
   graph: OnnxGraph;
-  family: 'bert' | 'roberta' | 'distilbert' | 'modernbert';
+  family: 'bert' | 'roberta' | 'distilbert' | 'modernbert' | 'deberta-v2';
   head: EncoderHead;
   inputNames: string[];
   outputNames: string[];
@@ -231,6 +232,8 @@ export function buildEncoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
   switch (cfg.model_type) {
     case 'modernbert':
       return buildModernBertGraph(cfg, tensors);
+    case 'deberta-v2':
+      return buildDebertaGraph(cfg, tensors);
     case 'bert':
     case 'roberta':
     case 'xlm-roberta':
@@ -246,7 +249,7 @@ export function buildEncoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
       h = distilbertEncoder(g, w, cfg, p);
       break;
     default:
-      throw new ModelError(`model_type "${cfg.model_type}" cannot be exported to ONNX yet (supported: bert, roberta, xlm-roberta, distilbert, modernbert); use --format hf`);
+      throw new ModelError(`model_type "${cfg.model_type}" cannot be exported to ONNX yet (supported: bert, roberta, xlm-roberta, distilbert, modernbert, deberta-v2); use --format hf`);
   }
   const head = detectHead(cfg, new Set(tensors.keys()));
   const B = 'batch_size';
