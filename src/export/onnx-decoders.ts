@@ -1,10 +1,10 @@
-// ONNX graph of the RoPE decoders built on rope-decoder.ts (Qwen3, Gemma 2, Gemma 3 text, Phi-3) with their
-// language-modelling head, in the layout transformers.js and Optimum use for generation with a KV cache:
+// ONNX graph of the RoPE decoders built on rope-decoder.ts (Qwen3, Gemma 2, Gemma 3 text, Phi-3): the
+// sequence-classification head (last non-padding token, no cache), or the language-modelling head in the layout transformers.js and Optimum use for generation with a KV cache:
 // inputs input_ids, attention_mask (past + new), position_ids, past_key_values.<i>.key/.value
 // (B, Hkv, past, D; length 0 on the first step); outputs logits and present.<i>.key/.value. RoPE is
 // computed in the graph from position_ids (longrope picks its factor set from max(position_ids) + 1),
 // the causal / sliding-window / padding mask from the cache positions, as transformers does.
-// Not here: classification heads of decoders (not exported), Llama/Mistral/Qwen2, the encoders.
+// Not here: token classification of decoders (not exported), Llama/Mistral/Qwen2, the encoders.
 
 import { ModelError } from '../errors.ts';
 import type { HfConfig } from '../io/hf-config.ts';
@@ -19,7 +19,7 @@ import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.t
 export interface DecoderGraph {
   graph: OnnxGraph;
   family: 'decoder';
-  head: 'causal-lm';
+  head: 'causal-lm' | 'sequence-classification';
   inputNames: string[];
   outputNames: string[];
 }
@@ -53,7 +53,11 @@ function act(g: GraphBuilder, x: string, name: string): string {
 export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, SafetensorsEntry>): DecoderGraph {
   const spec = specOf(cfg);
   const arch = cfg.architectures?.[0] ?? spec.classes.causal;
-  if (arch !== spec.classes.causal) throw new ModelError(`architecture "${arch}": only ${spec.classes.causal} (text generation) can be exported to ONNX for ${spec.prefix}`);
+  if (arch !== spec.classes.causal && arch !== spec.classes.seqCls) {
+    throw new ModelError(`architecture "${arch}": only ${spec.classes.causal} and ${spec.classes.seqCls} can be exported to ONNX for ${spec.prefix}`);
+  }
+  // Sequence classification runs once over the whole (right-padded) input: no cache, positions 0..T-1.
+  const cls = arch === spec.classes.seqCls;
   const g = new GraphBuilder();
   const entry = (k: string): SafetensorsEntry => {
     const e = tensors.get(k);
@@ -97,7 +101,8 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
   const masks: Record<LayerType, string> = { full_attention: maskFor(null), sliding_attention: spec.slidingWindow === null ? maskFor(null) : maskFor(spec.slidingWindow) };
 
   // RoPE from position_ids: cos/sin (B, 1, T, R), scaled by the attention factor.
-  const pos = g.cast('position_ids', OnnxDataType.FLOAT);
+  const posIds = cls ? g.unsqueeze(g.op('Range', [g.int64([0], []), Ts, g.int64([1], [])]), [0]) : 'position_ids';
+  const pos = g.cast(posIds, OnnxDataType.FLOAT);
   const ropeOf = (r: RopeSpec, name: string) => {
     const tables = (inv: Float64Array, n: string) => {
       const freqs = g.mul(g.unsqueeze(pos, [2]), g.weight(n, Float32Array.from(inv), [inv.length])); // (B, T, R/2)
@@ -108,7 +113,7 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
     const short = tables(r.invFreq, `${name}_inv_freq`);
     if (r.longInvFreq === null) return short;
     const long = tables(r.longInvFreq, `${name}_long_inv_freq`);
-    const maxPos = g.op('ReduceMax', [g.cast('position_ids', OnnxDataType.INT64)], [{ name: 'keepdims', kind: 'int', value: 0 }]);
+    const maxPos = g.op('ReduceMax', [g.cast(posIds, OnnxDataType.INT64)], [{ name: 'keepdims', kind: 'int', value: 0 }]);
     const useLong = g.op('Greater', [g.add(maxPos, g.int64([1], [])), g.int64([r.originalMax], [])]);
     return { cos: g.op('Where', [useLong, long.cos, short.cos]), sin: g.op('Where', [useLong, long.sin, short.sin]) };
   };
@@ -136,8 +141,8 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
   if (spec.embedScale !== null) h = g.mul(h, g.scalar(spec.embedScale));
   const inputs: OnnxValueInfo[] = [
     { name: 'input_ids', elemType: OnnxDataType.INT64, shape: ['batch_size', 'sequence_length'] },
-    { name: 'attention_mask', elemType: OnnxDataType.INT64, shape: ['batch_size', 'total_sequence_length'] },
-    { name: 'position_ids', elemType: OnnxDataType.INT64, shape: ['batch_size', 'sequence_length'] },
+    { name: 'attention_mask', elemType: OnnxDataType.INT64, shape: ['batch_size', cls ? 'sequence_length' : 'total_sequence_length'] },
+    ...(cls ? [] : [{ name: 'position_ids', elemType: OnnxDataType.INT64, shape: ['batch_size', 'sequence_length'] }]),
   ];
   const outputs: OnnxValueInfo[] = [];
   const presents: OnnxValueInfo[] = [];
@@ -167,10 +172,14 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
     const qh = rotate(g.transpose(q4, [0, 2, 1, 3]), ropes[type]);
     const kNew = rotate(g.transpose(k4, [0, 2, 1, 3]), ropes[type]);
     const vNew = g.transpose(g.reshape(v, [0, 0, Hkv, D]), [0, 2, 1, 3]);
-    for (const kind of ['key', 'value']) inputs.push({ name: `past_key_values.${i}.${kind}`, elemType: OnnxDataType.FLOAT, shape: ['batch_size', Hkv, 'past_sequence_length', D] });
-    const kAll = g.op('Concat', [`past_key_values.${i}.key`, kNew], [{ name: 'axis', kind: 'int', value: 2 }], `present.${i}.key`);
-    const vAll = g.op('Concat', [`past_key_values.${i}.value`, vNew], [{ name: 'axis', kind: 'int', value: 2 }], `present.${i}.value`);
-    for (const kind of ['key', 'value']) presents.push({ name: `present.${i}.${kind}`, elemType: OnnxDataType.FLOAT, shape: ['batch_size', Hkv, 'total_sequence_length', D] });
+    let kAll = kNew;
+    let vAll = vNew;
+    if (!cls) {
+      for (const kind of ['key', 'value']) inputs.push({ name: `past_key_values.${i}.${kind}`, elemType: OnnxDataType.FLOAT, shape: ['batch_size', Hkv, 'past_sequence_length', D] });
+      kAll = g.op('Concat', [`past_key_values.${i}.key`, kNew], [{ name: 'axis', kind: 'int', value: 2 }], `present.${i}.key`);
+      vAll = g.op('Concat', [`past_key_values.${i}.value`, vNew], [{ name: 'axis', kind: 'int', value: 2 }], `present.${i}.value`);
+      for (const kind of ['key', 'value']) presents.push({ name: `present.${i}.${kind}`, elemType: OnnxDataType.FLOAT, shape: ['batch_size', Hkv, 'total_sequence_length', D] });
+    }
     let s = g.mul(g.matmul(qh, g.transpose(repeatKv(kAll), [0, 1, 3, 2])), g.scalar(spec.attnScale));
     if (spec.attnSoftcap !== null) s = g.mul(g.tanh(g.mul(s, g.scalar(1 / spec.attnSoftcap))), g.scalar(spec.attnSoftcap));
     s = g.add(s, masks[type]);
@@ -199,6 +208,19 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
     h = g.add(hmid, spec.sandwich ? rms(mlp, `${l}.post_feedforward_layernorm`) : mlp);
   }
   h = rms(h, 'model.norm');
+  if (cls) {
+    // GenericForSequenceClassification: the last non-padding token ((arange(T) * (ids != pad)).argmax), then `score`.
+    const range = g.op('Range', [g.int64([0], []), Ts, g.int64([1], [])]);
+    const last = spec.padId === null
+      ? g.sub(T1, g.int64([1]))
+      : g.op('ArgMax', [g.mul(g.unsqueeze(range, [0]), g.cast(g.op('Not', [g.op('Equal', ['input_ids', g.int64([spec.padId], [])])]), OnnxDataType.INT64))],
+        [{ name: 'axis', kind: 'int', value: 1 }, { name: 'keepdims', kind: 'int', value: 0 }]);
+    const onehot = g.cast(g.op('Equal', [g.unsqueeze(range, [0]), g.unsqueeze(last, [1])]), OnnxDataType.FLOAT); // (B, T)
+    const pooled = g.op('Squeeze', [g.matmul(g.unsqueeze(onehot, [1]), h), g.int64([1])]); // (B, C)
+    g.op('Identity', [g.matmul(pooled, transposed('score.weight', 'score.weight.T'))], [], 'logits');
+    outputs.push({ name: 'logits', elemType: OnnxDataType.FLOAT, shape: ['batch_size', cfg.num_labels] });
+    return { graph: g.build(`${cfg.model_type}-sequence-classification`, inputs, outputs), family: 'decoder', head: 'sequence-classification', inputNames: inputs.map((x) => x.name), outputNames: outputs.map((o) => o.name) };
+  }
   const headKey = tensors.has('lm_head.weight') && !spec.tieEmbeddings ? 'lm_head.weight' : embedKey;
   let logits = g.matmul(h, transposed(headKey, 'lm_head.weight.T'));
   if (spec.finalSoftcap !== null) logits = g.mul(g.tanh(g.mul(logits, g.scalar(1 / spec.finalSoftcap))), g.scalar(spec.finalSoftcap));

@@ -1,4 +1,5 @@
-// The generation graphs of Qwen3, Gemma 2, Gemma 3 text and Phi-3 (past_key_values in, present out)
+// The generation graphs of Qwen3, Gemma 2, Gemma 3 text and Phi-3 (past_key_values in, present out), and their
+// sequence-classification graphs (last non-pad token, right-padded batch),
 // checked by ONNX Runtime against finetune's own KV-cached forward: a left-padded prompt longer than the
 // sliding windows, then one cached step, logits agree to 1e-4 at every real token (Phi-3 crosses its
 // longrope switch on the step; padded query rows, which nothing reads, are not compared).
@@ -79,6 +80,30 @@ describe('decoder ONNX export (KV-cache layout) matches finetune under ONNX Runt
       const ours2 = F.noGrad(() => model.logits({ inputIds: intTensor(next, [B, 1]), attentionMask: intTensor(mask2, [B, T + 1]), positionIds: intTensor(pos2, [B, 1]), cache }).toArray());
       cache.dispose();
       compare(second['logits']!.data as Float32Array, ours2, [0, 1], 'cached step');
+    });
+  }
+
+  for (const [type, fields] of CASES) {
+    test(`${type} sequence classification (last non-pad token)`, async () => {
+      const src = await mkdtemp(join(tmpdir(), `finetune-${type}-cls-`));
+      const out = await mkdtemp(join(tmpdir(), `finetune-${type}-cls-onnx-`));
+      dirs.push(src, out);
+      const model = createModel(makeHfConfig(type, { ...fields, num_labels: 3 }), 'text-classification', { seed: 17 });
+      for (const p of model.parameters()) if (p.ndim === 2) (p.data as Float32Array).forEach((v, j, a) => (a[j] = v * 10));
+      model.eval();
+      await savePretrained(model, src);
+      const r = await exportOnnx(src, out);
+      assert.deepEqual(r.inputNames, ['input_ids', 'attention_mask']);
+      const sess = await ort.InferenceSession.create(r.modelPath);
+      const [B, T] = [3, 7];
+      const ids = [5, 9, 2, 7, 3, 11, 4, 8, 6, 1, 3, 0, 0, 0, 2, 2, 5, 7, 9, 12, 0];
+      const mask = ids.map((v) => (v === 0 ? 0 : 1));
+      const i64 = (a: number[]) => new ort.Tensor('int64', BigInt64Array.from(a, (v) => BigInt(v)), [B, T]);
+      const res = await sess.run({ input_ids: i64(ids), attention_mask: i64(mask) });
+      const ours = F.noGrad(() => model.forward({ inputIds: intTensor(ids, [B, T]), attentionMask: intTensor(mask, [B, T]) }).logits.toArray());
+      const got = Array.from(res['logits']!.data as Float32Array);
+      const scale = ours.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      got.forEach((v, i) => assert.ok(Math.abs(v - ours[i]!) <= 1e-4 * Math.max(scale, 1), `${type} logit ${i}: ${v} vs ${ours[i]}`));
     });
   }
 });
