@@ -1,10 +1,11 @@
 // ONNX graph of the RoPE decoders built on rope-decoder.ts (Qwen3, Gemma 2, Gemma 3 text, Phi-3): the
-// sequence-classification head (last non-padding token, no cache), or the language-modelling head in the layout transformers.js and Optimum use for generation with a KV cache:
+// sequence-classification head (last non-padding token, no cache), the token-classification head, or the
+// language-modelling head in the layout transformers.js and Optimum use for generation with a KV cache:
 // inputs input_ids, attention_mask (past + new), position_ids, past_key_values.<i>.key/.value
 // (B, Hkv, past, D; length 0 on the first step); outputs logits and present.<i>.key/.value. RoPE is
 // computed in the graph from position_ids (longrope picks its factor set from max(position_ids) + 1),
 // the causal / sliding-window / padding mask from the cache positions, as transformers does.
-// Not here: token classification of decoders (not exported), Llama/Mistral/Qwen2, the encoders.
+// Not here: Llama/Mistral/Qwen2 (not exported), the encoders (onnx-encoders.ts).
 
 import { ModelError } from '../errors.ts';
 import type { HfConfig } from '../io/hf-config.ts';
@@ -19,7 +20,7 @@ import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.t
 export interface DecoderGraph {
   graph: OnnxGraph;
   family: 'decoder';
-  head: 'causal-lm' | 'sequence-classification';
+  head: 'causal-lm' | 'sequence-classification' | 'token-classification';
   inputNames: string[];
   outputNames: string[];
 }
@@ -53,11 +54,11 @@ function act(g: GraphBuilder, x: string, name: string): string {
 export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, SafetensorsEntry>): DecoderGraph {
   const spec = specOf(cfg);
   const arch = cfg.architectures?.[0] ?? spec.classes.causal;
-  if (arch !== spec.classes.causal && arch !== spec.classes.seqCls) {
-    throw new ModelError(`architecture "${arch}": only ${spec.classes.causal} and ${spec.classes.seqCls} can be exported to ONNX for ${spec.prefix}`);
-  }
-  // Sequence classification runs once over the whole (right-padded) input: no cache, positions 0..T-1.
-  const cls = arch === spec.classes.seqCls;
+  const exportable = [spec.classes.causal, spec.classes.seqCls, ...(spec.classes.tokenCls === null ? [] : [spec.classes.tokenCls])];
+  if (!exportable.includes(arch)) throw new ModelError(`architecture "${arch}": only ${exportable.join(', ')} can be exported to ONNX for ${spec.prefix}`);
+  // Classification runs once over the whole (right-padded) input: no cache, positions 0..T-1.
+  const tokenCls = spec.classes.tokenCls !== null && arch === spec.classes.tokenCls;
+  const cls = arch === spec.classes.seqCls || tokenCls;
   const g = new GraphBuilder();
   const entry = (k: string): SafetensorsEntry => {
     const e = tensors.get(k);
@@ -208,6 +209,12 @@ export function buildDecoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
     h = g.add(hmid, spec.sandwich ? rms(mlp, `${l}.post_feedforward_layernorm`) : mlp);
   }
   h = rms(h, 'model.norm');
+  if (tokenCls) {
+    // GenericForTokenClassification: `score` (with bias) on every token.
+    g.op('Identity', [linear(h, 'score')], [], 'logits');
+    outputs.push({ name: 'logits', elemType: OnnxDataType.FLOAT, shape: ['batch_size', 'sequence_length', cfg.num_labels] });
+    return { graph: g.build(`${cfg.model_type}-token-classification`, inputs, outputs), family: 'decoder', head: 'token-classification', inputNames: inputs.map((x) => x.name), outputNames: outputs.map((o) => o.name) };
+  }
   if (cls) {
     // GenericForSequenceClassification: the last non-padding token ((arange(T) * (ids != pad)).argmax), then `score`.
     const range = g.op('Range', [g.int64([0], []), Ts, g.int64([1], [])]);
