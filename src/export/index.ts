@@ -19,7 +19,7 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'hf'];
 export const EXPORT_DESCRIPTION =
   'Export a model folder. --format onnx (default): <out>/onnx/model.onnx (opset 17, dynamic batch and sequence ' +
   'axes) beside config.json and the tokenizer files, as transformers.js and ONNX Runtime load it (BERT, DistilBERT, ' +
-  'RoBERTa encoders with their heads). --format hf: the Hugging Face folder Python transformers loads.';
+  'RoBERTa, ModernBERT, DeBERTa-v2 encoders with their heads; Qwen3, Gemma 2/3, Phi-3 causal LMs with KV-cache inputs). --format hf: the Hugging Face folder Python transformers loads.';
 
 /**
  * Exports `modelDir` to `outDir` in `format`.

@@ -8,15 +8,18 @@ import { ModelError } from '../errors.ts';
 import type { HfConfig } from '../io/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { FLOAT32_MIN, GraphBuilder } from './onnx-graph.ts';
+import { buildDebertaGraph } from './onnx-deberta.ts';
+import { buildDecoderGraph } from './onnx-decoders.ts';
+import { buildModernBertGraph } from './onnx-modernbert.ts';
 import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.ts';
 
 /** Which head the graph ends in. */
-export type EncoderHead = 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'base';
+export type EncoderHead = 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'base' | 'causal-lm';
 
 /** The exported graph and what it expects/produces. */
 export interface EncoderGraph {
   graph: OnnxGraph;
-  family: 'bert' | 'roberta' | 'distilbert';
+  family: 'bert' | 'roberta' | 'distilbert' | 'modernbert' | 'deberta-v2' | 'decoder';
   head: EncoderHead;
   inputNames: string[];
   outputNames: string[];
@@ -228,6 +231,12 @@ export function buildEncoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
   let p: string;
   const prefixFor = (base: string) => (w.has(`${base}.embeddings.word_embeddings.weight`) ? `${base}.` : '');
   switch (cfg.model_type) {
+    case 'modernbert':
+      return buildModernBertGraph(cfg, tensors);
+    case 'deberta-v2':
+      return buildDebertaGraph(cfg, tensors);
+    case 'qwen3': case 'gemma2': case 'gemma3_text': case 'phi3':
+      return buildDecoderGraph(cfg, tensors);
     case 'bert':
     case 'roberta':
     case 'xlm-roberta':
@@ -243,7 +252,7 @@ export function buildEncoderGraph(cfg: HfConfig, tensors: Map<string, Safetensor
       h = distilbertEncoder(g, w, cfg, p);
       break;
     default:
-      throw new ModelError(`model_type "${cfg.model_type}" cannot be exported to ONNX yet (supported: bert, roberta, xlm-roberta, distilbert); use --format hf`);
+      throw new ModelError(`model_type "${cfg.model_type}" cannot be exported to ONNX yet (supported: bert, roberta, xlm-roberta, distilbert, modernbert, deberta-v2, qwen3, gemma2, gemma3_text, phi3); use --format hf`);
   }
   const head = detectHead(cfg, new Set(tensors.keys()));
   const B = 'batch_size';

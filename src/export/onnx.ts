@@ -47,11 +47,12 @@ async function exists(p: string): Promise<boolean> {
 
 /** Human-readable description for `finetune export --help`. */
 export const EXPORT_ONNX_DESCRIPTION =
-  'Export a fine-tuned encoder (BERT, DistilBERT, RoBERTa with a sequence-classification, token-classification, ' +
+  'Export a fine-tuned encoder (BERT, DistilBERT, RoBERTa, ModernBERT, DeBERTa-v2 with a sequence-classification, token-classification, ' +
   'question-answering, masked-LM or no head) to ONNX (opset 17, float32, dynamic batch and sequence axes): ' +
   '<out>/onnx/model.onnx beside config.json and the tokenizer files, the layout transformers.js and ONNX Runtime load. ' +
   'Inputs: input_ids, attention_mask (and token_type_ids for BERT), int64; outputs: logits (start_logits/end_logits ' +
-  'for question answering, last_hidden_state for a bare encoder).';
+  'for question answering, last_hidden_state for a bare encoder). Qwen3, Gemma 2/3 and Phi-3 causal LMs export with ' +
+  'position_ids and past_key_values.<i>.key/value inputs and present.<i>.* outputs, as transformers.js generates with them.';
 
 /**
  * Exports the model folder `modelDir` (config.json + model.safetensors + tokenizer files) to ONNX.

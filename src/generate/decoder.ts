@@ -98,6 +98,12 @@ export interface CausalLM extends Module {
   /** Next-token logits (B, T, V) for every input position. */
   logits(inputs: DecoderInputs): Tensor;
   newCache(): KVCache;
+  /**
+   * True when cached keys/values of `past` positions must be recomputed before extending the sequence to
+   * `total` positions (Phi-3's longrope switches RoPE factors past original_max_position_embeddings, and
+   * transformers' prepare_inputs_for_generation drops the cache then). Absent = never.
+   */
+  cacheInvalidAt?(past: number, total: number): boolean;
 }
 
 /** An int32 tensor from plain numbers. */

@@ -64,7 +64,11 @@ export function generate(model: CausalLM, prompts: readonly (readonly number[])[
   try {
     for (let step = 0; step < maxNew && finished.some((f) => !f); step++) {
       const total = seqs[0].length;
-      const Tin = cache && step > 0 ? 1 : total;
+      let Tin = cache && step > 0 ? 1 : total;
+      if (cache && step > 0 && model.cacheInvalidAt?.(cache.length, total)) {
+        cache.dispose(); // the model recomputes every position (Phi-3's longrope switch, as transformers does)
+        Tin = total;
+      }
       const V = model.vocabSize;
       const rows = F.tidy(() =>
         F.noGrad(() => {

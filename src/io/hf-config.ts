@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigError, FileFormatError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import {
-  BERT_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, POSITIVE_INT_FIELDS,
+  BERT_FIELDS, DEBERTA_V2_FIELDS, DEFAULT_ARCHITECTURE, DISTILBERT_FIELDS, GEMMA2_FIELDS, GEMMA3_TEXT_FIELDS, GPT2_FIELDS, LLAMA_FIELDS, MODERNBERT_FIELDS, PHI3_FIELDS, POSITIVE_INT_FIELDS, QWEN3_FIELDS,
   PROBABILITY_FIELDS, SCHEMAS, SUPPORTED_MODEL_TYPES,
   type FieldKind, type FieldSpec, type FieldsOf, type ModelType,
 } from './hf-config-schema.ts';
@@ -60,8 +60,21 @@ export type LlamaConfig = ConfigCommon &
     num_key_value_heads: number;
     head_dim: number;
   };
+/** Qwen3 (num_key_value_heads resolved). */
+export type Qwen3Config = ConfigCommon & Omit<FieldsOf<typeof QWEN3_FIELDS>, 'num_key_value_heads'> & { model_type: 'qwen3'; num_key_value_heads: number };
+/** Gemma 2 (num_key_value_heads resolved). */
+export type Gemma2Config = ConfigCommon & Omit<FieldsOf<typeof GEMMA2_FIELDS>, 'num_key_value_heads'> & { model_type: 'gemma2'; num_key_value_heads: number };
+/** Gemma 3 text (num_key_value_heads resolved). */
+export type Gemma3TextConfig = ConfigCommon & Omit<FieldsOf<typeof GEMMA3_TEXT_FIELDS>, 'num_key_value_heads'> & { model_type: 'gemma3_text'; num_key_value_heads: number };
+/** Phi-3 (num_key_value_heads and head_dim resolved). */
+export type Phi3Config = ConfigCommon &
+  Omit<FieldsOf<typeof PHI3_FIELDS>, 'num_key_value_heads' | 'head_dim'> & { model_type: 'phi3'; num_key_value_heads: number; head_dim: number };
+/** DeBERTa-v2 / v3; `pos_att_type` (a list or "p2c|c2p") stays in `extra`. */
+export type DebertaV2Config = ConfigCommon & FieldsOf<typeof DEBERTA_V2_FIELDS> & { model_type: 'deberta-v2' };
+/** ModernBERT. */
+export type ModernBertConfig = ConfigCommon & FieldsOf<typeof MODERNBERT_FIELDS> & { model_type: 'modernbert' };
 /** Any supported config; switch on `model_type` to narrow. */
-export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig;
+export type HfConfig = BertConfig | DistilBertConfig | Gpt2Config | LlamaConfig | Qwen3Config | Gemma2Config | Gemma3TextConfig | Phi3Config | DebertaV2Config | ModernBertConfig;
 
 function isModelType(s: string): s is ModelType {
   return (SUPPORTED_MODEL_TYPES as string[]).includes(s);
@@ -174,7 +187,7 @@ export function parseHfConfig(raw: JsonObject, file: string, floatPaths: Iterabl
       continue;
     }
     if (!kindOk(spec.kind, v)) throw new ConfigError(name, `${file}: must be ${KIND_WORDS[spec.kind]}, got ${JSON.stringify(v)}`);
-    if (POSITIVE_INT_FIELDS.has(name) && typeof v === 'number' && v <= 0) throw new ConfigError(name, `${file}: must be a positive integer, got ${v}`);
+    if (POSITIVE_INT_FIELDS.has(name) && !(modelType === 'deberta-v2' && name === 'type_vocab_size') && typeof v === 'number' && v <= 0) throw new ConfigError(name, `${file}: must be a positive integer, got ${v}`);
     if (PROBABILITY_FIELDS.has(name) && typeof v === 'number' && !(v >= 0 && v <= 1)) throw new ConfigError(name, `${file}: must be a probability in [0, 1], got ${v}`);
     out[name] = cloneJson(v);
   }
@@ -230,6 +243,34 @@ function resolveFamily(cfg: HfConfig, file: string): void {
         if (c.rope_scaling === null && typeof rp['rope_type'] === 'string' && rp['rope_type'] !== 'default') c.rope_scaling = cloneJson(rp);
       }
       if (c.rope_scaling !== null && c.rope_scaling['rope_type'] === undefined && typeof c.rope_scaling['type'] === 'string') {
+        c.rope_scaling['rope_type'] = c.rope_scaling['type']; // transformers' backward-compatibility rename
+      }
+      c.num_key_value_heads ??= c.num_attention_heads;
+      c.head_dim ??= Math.floor(c.hidden_size / c.num_attention_heads);
+      requireDivisible('num_key_value_heads', file, c.num_attention_heads, c.num_key_value_heads,
+        `num_attention_heads ${c.num_attention_heads} is not a multiple of num_key_value_heads ${c.num_key_value_heads}`);
+      return;
+    }
+    case 'deberta-v2': case 'modernbert':
+      requireDivisible('hidden_size', file, cfg.hidden_size, cfg.num_attention_heads,
+        `hidden_size ${cfg.hidden_size} is not a multiple of num_attention_heads ${cfg.num_attention_heads}`);
+      return;
+    case 'qwen3': case 'gemma2': case 'gemma3_text': case 'phi3': {
+      const c = cfg as { model_type: string; num_attention_heads: number; num_key_value_heads: number | null; hidden_size: number; head_dim: number | null;
+        rope_theta: number; rope_scaling?: JsonObject | null; extra: JsonObject; source: ConfigSource | null };
+      const rp = c.extra['rope_parameters'];
+      const fileHas = (k: string) => c.source?.keys.includes(k) ?? false;
+      // transformers v5 writes RoPE settings as rope_parameters; Gemma 3 keys them by layer type.
+      const global = isJsonObject(rp) && isJsonObject(rp['full_attention']) ? rp['full_attention'] : rp;
+      if (isJsonObject(global)) {
+        if (!fileHas('rope_theta') && typeof global['rope_theta'] === 'number') c.rope_theta = global['rope_theta'];
+        if ('rope_scaling' in c && c.rope_scaling === null && typeof global['rope_type'] === 'string' && global['rope_type'] !== 'default') c.rope_scaling = cloneJson(global);
+      }
+      if (c.model_type === 'gemma3_text' && isJsonObject(rp) && isJsonObject(rp['sliding_attention']) && !fileHas('rope_local_base_freq')) {
+        const local = rp['sliding_attention']['rope_theta'];
+        if (typeof local === 'number') (c as unknown as { rope_local_base_freq: number }).rope_local_base_freq = local;
+      }
+      if (c.rope_scaling && c.rope_scaling['rope_type'] === undefined && typeof c.rope_scaling['type'] === 'string') {
         c.rope_scaling['rope_type'] = c.rope_scaling['type']; // transformers' backward-compatibility rename
       }
       c.num_key_value_heads ??= c.num_attention_heads;
@@ -319,7 +360,7 @@ export function hfConfigToJson(cfg: HfConfig, options: { architectures?: string[
     if (present.has(name) || !deepEqual(v, spec.default)) out[name] = cloneJson(v);
   }
   const rp = out['rope_parameters'];
-  if (isJsonObject(rp) && 'rope_theta' in out && !present.has('rope_theta')) {
+  if (isJsonObject(rp) && !isJsonObject(rp['full_attention']) && 'rope_theta' in out && !present.has('rope_theta')) {
     rp['rope_theta'] = out['rope_theta'] as JsonValue; // keep one source of truth for v5-style configs
     delete out['rope_theta'];
   }

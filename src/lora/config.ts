@@ -27,6 +27,11 @@ export const DEFAULT_LORA_TARGET_MODULES: Readonly<Record<string, readonly strin
   llama: ['q_proj', 'v_proj'],
   mistral: ['q_proj', 'v_proj'],
   qwen2: ['q_proj', 'v_proj'],
+  qwen3: ['q_proj', 'v_proj'],
+  gemma2: ['q_proj', 'v_proj'],
+  gemma3_text: ['q_proj', 'v_proj'],
+  phi3: ['qkv_proj'], // PEFT has no default for phi3; the fused q/k/v projection is the nearest to q_proj + v_proj
+  'deberta-v2': ['query_proj', 'value_proj'],
 };
 
 /** Weight files whose presence makes a folder a full model rather than an adapter on top of one. */

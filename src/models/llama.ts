@@ -1,7 +1,7 @@
 // Llama as in transformers' modeling_llama.py, which also covers Mistral and Qwen2 checkpoints:
 // RMSNorm pre-norm blocks, rotary position embeddings (rope_theta; transformers' rotate_half layout;
 // rope types default, linear and llama3), grouped-query attention, SwiGLU MLP, tied or untied lm_head,
-// `head_dim` when given. Heads: LlamaForCausalLM and LlamaForSequenceClassification (last non-pad token).
+// `head_dim` when given, Mistral's and Qwen2's causal sliding window (attention.ts) on the layers that have it. Heads: LlamaForCausalLM and LlamaForSequenceClassification (last non-pad token).
 // Checkpoint keys equal parameter paths; the only exception is the tied lm_head (LLAMA_RULES).
 // Not here: generation (src/generate), loading files (pretrained.ts).
 
@@ -9,13 +9,14 @@ import { ModelError } from '../errors.ts';
 import { attentionProjectionBias, effectiveSlidingWindow, type HfConfig, type LlamaConfig } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import { Linear, Module, RMSNorm } from '../nn/module.ts';
-import { nextSeed, normalInit } from '../nn/init.ts';
+import { normalInit } from '../nn/init.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
 import {
   causalLmLoss, decoderKeyMask, defaultPositions, gatherPositions, intValues, KVCache, lastNonPadIndex, projection,
   type CausalLM, type DecoderInputs,
 } from '../generate/decoder.ts';
+import { maskedAttention } from './attention.ts';
 import { activation, embedWithPadding, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { checkHeadLabels, sequenceClassificationLoss } from './heads.ts';
@@ -47,7 +48,7 @@ function ropeNumber(scaling: JsonObject, key: string): number {
  * rope_scaling rule (linear: divide by factor; llama3: divide the low frequencies by factor and
  * interpolate the middle band). Other rope types are a ModelError naming the type.
  */
-export function ropeInverseFrequencies(config: LlamaConfig): Float64Array {
+export function ropeInverseFrequencies(config: Pick<LlamaConfig, 'head_dim' | 'rope_theta' | 'rope_scaling'>): Float64Array {
   const D = config.head_dim;
   const f = Math.fround;
   const inv = new Float64Array(D / 2);
@@ -116,6 +117,8 @@ interface LayerContext {
   sin: Tensor;
   cache: KVCache | null;
   layer: number;
+  /** This layer's causal sliding window (keys j with i - j < window), or null for full attention. */
+  window: number | null;
 }
 
 export class LlamaAttention extends Module {
@@ -138,7 +141,7 @@ export class LlamaAttention extends Module {
     let v = heads('v_proj', Hkv);
     if (ctx.cache) ({ k, v } = ctx.cache.append(ctx.layer, k, v));
     const dropoutP = this.training ? this.config.attention_dropout : 0;
-    const y = F.attention(q, k, v, { keyMask: ctx.keyMask, causal: true, scale: 1 / Math.sqrt(D), dropoutP, seed: dropoutP > 0 ? nextSeed() : 0 });
+    const y = maskedAttention(q, k, v, { keyMask: ctx.keyMask, causal: true, scale: 1 / Math.sqrt(D), window: ctx.window, dropoutP });
     return projection(this, 'o_proj').forward(F.reshape(F.transpose(y, 1, 2), [B, T, H * D]));
   }
 }
@@ -215,23 +218,26 @@ export class LlamaModel extends Module implements PretrainedTaskModel {
     return { loss: null, logits: meanPool(hidden, batch.attentionMask) };
   }
 
+  /** Whether layer i uses the sliding window: every layer for Mistral, layers from max_window_layers on for Qwen2. */
+  private slidingLayer(i: number): boolean {
+    if (this.slidingWindow === null) return false;
+    const raw = this.hfConfig.extra['layer_types'];
+    if (Array.isArray(raw) && raw.length === this.hfConfig.num_hidden_layers) return raw[i] === 'sliding_attention';
+    if (this.hfConfig.model_type === 'qwen2') return i >= (this.hfConfig.max_window_layers ?? 0);
+    return true;
+  }
+
   /** Final hidden states (B, T, C). */
   hiddenStates(inputs: DecoderInputs): Tensor {
     const { inputIds } = inputs;
     if (inputIds.ndim !== 2) throw new ModelError(`input_ids must be (batch, tokens), got ${inputIds.describe()}`);
     const [B, T] = inputIds.shape;
     const past = inputs.cache?.length ?? 0;
-    if (this.slidingWindow !== null && past + T > this.slidingWindow) {
-      throw new ModelError(
-        `sliding-window attention is not implemented: this ${this.hfConfig.model_type} model attends within ${this.slidingWindow} tokens ` +
-          `(config "sliding_window") and the sequence has ${past + T}; use shorter sequences`,
-      );
-    }
     let h = this.embedTokens.forward(inputIds);
     const { cos, sin } = rotaryTables(this.invFreq, inputs.positionIds ?? defaultPositions(past, T), h);
-    const ctx: LayerContext = { keyMask: decoderKeyMask(inputs.attentionMask, B, past + T, h), cos, sin, cache: inputs.cache ?? null, layer: 0 };
+    const ctx: LayerContext = { keyMask: decoderKeyMask(inputs.attentionMask, B, past + T, h), cos, sin, cache: inputs.cache ?? null, layer: 0, window: null };
     this.layers.items.forEach((layer, i) => {
-      h = layer.forward(h, { ...ctx, layer: i });
+      h = layer.forward(h, { ...ctx, layer: i, window: this.slidingLayer(i) ? this.slidingWindow : null });
     });
     return this.norm.forward(h);
   }

@@ -21,11 +21,16 @@ import type { Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { BERT_FAMILY } from './bert.ts';
+import { DEBERTA_V2_FAMILY } from './deberta-v2.ts';
 import { DISTILBERT_FAMILY } from './distilbert.ts';
+import { GEMMA_FAMILY } from './gemma.ts';
 import { GPT2_FAMILY } from './gpt2.ts';
 import { LLAMA_FAMILY } from './llama.ts';
+import { MODERNBERT_FAMILY } from './modernbert.ts';
 import type { BuildOptions, CheckpointRules, ModelFamily, PretrainedTaskModel } from './family.ts';
 import { loadAdapterFolder } from './adapter-folder.ts';
+import { PHI3_FAMILY } from './phi3.ts';
+import { QWEN3_FAMILY } from './qwen3.ts';
 import { checkHeadLabels } from './heads.ts';
 import { ROBERTA_FAMILY } from './roberta.ts';
 import type { TaskName } from './types.ts';
@@ -40,7 +45,7 @@ let builtinsRegistered = false;
 function registry(): Map<string, ModelFamily> {
   if (!builtinsRegistered) {
     builtinsRegistered = true;
-    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY]) {
+    for (const f of [BERT_FAMILY, DISTILBERT_FAMILY, ROBERTA_FAMILY, GPT2_FAMILY, LLAMA_FAMILY, QWEN3_FAMILY, GEMMA_FAMILY, PHI3_FAMILY, DEBERTA_V2_FAMILY, MODERNBERT_FAMILY]) {
       for (const t of f.modelTypes) if (!FAMILIES.has(t)) FAMILIES.set(t, f);
     }
   }

@@ -55,7 +55,7 @@ export interface CausalLmRun extends TaskRun {
 export function asCausalLm(model: PretrainedTaskModel, source: string): PretrainedTaskModel & CausalLM {
   const m = model as PretrainedTaskModel & Partial<CausalLM>;
   if (typeof m.logits !== 'function' || typeof m.newCache !== 'function') {
-    throw new ModelError(`${source}: ${model.architecture} cannot generate text; text-generation needs a GPT-2 or Llama-family model with a language-modelling head`);
+    throw new ModelError(`${source}: ${model.architecture} cannot generate text; text-generation needs a decoder with a language-modelling head (GPT-2, Llama, Mistral, Qwen2, Qwen3, Gemma 2/3, Phi-3)`);
   }
   return m as PretrainedTaskModel & CausalLM;
 }

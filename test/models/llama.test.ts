@@ -97,10 +97,19 @@ describe('Llama-family models', () => {
     assert.ok(!qwen.namedParameters().some(([n]) => n === 'model.layers.0.self_attn.o_proj.bias'));
   });
 
-  it('sequences longer than a Mistral sliding window are refused', () => {
-    const model = createModel(makeHfConfig('mistral', { ...small, num_key_value_heads: 1, sliding_window: 4 }), 'text-generation') as LlamaForCausalLM;
-    assert.ok(model.forward({ inputIds: intTensor([1, 2, 3, 4], [1, 4]) }).logits);
-    assert.throws(() => model.forward({ inputIds: intTensor([1, 2, 3, 4, 5], [1, 5]) }), (e: unknown) => e instanceof ModelError && /sliding_window/.test(e.message));
+  it('beyond its sliding window a Mistral token sees only the last sliding_window tokens', () => {
+    // One layer, window 3: the last token attends to the last 3 tokens only, and RoPE scores depend on
+    // relative positions, so its logits equal those of the last 3 tokens run alone.
+    const cfg = { ...small, num_hidden_layers: 1, num_key_value_heads: 1, sliding_window: 3 };
+    const model = createModel(makeHfConfig('mistral', cfg), 'text-generation', { seed: 5 }) as LlamaForCausalLM;
+    model.eval();
+    const last = (ids: number[]) => F.noGrad(() => model.logits({ inputIds: intTensor(ids, [1, ids.length]), lastOnly: true }).toArray());
+    const full = last([7, 1, 2, 3, 4, 5]);
+    const tail = last([3, 4, 5]);
+    full.forEach((v, i) => assert.ok(Math.abs(v - tail[i]) < 1e-4, `logit ${i}: ${v} vs ${tail[i]}`));
+    const wide = createModel(makeHfConfig('mistral', { ...cfg, sliding_window: 16 }), 'text-generation', { seed: 5 }) as LlamaForCausalLM;
+    const noWindow = F.noGrad(() => wide.logits({ inputIds: intTensor([7, 1, 2, 3, 4, 5], [1, 6]), lastOnly: true }).toArray());
+    assert.ok(noWindow.some((v, i) => Math.abs(v - full[i]) > 1e-4), 'the window changes the result');
   });
 
   it('a config that disagrees with the tensors is a clear error', async () => {

@@ -21,12 +21,20 @@ import { Tensor } from '../../src/tensor/index.ts';
 F.setDefaultBackend(referenceBackend);
 
 const ENC = { vocab_size: 30, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 12, max_position_embeddings: 24, num_labels: 3 };
+const DEC = { vocab_size: 30, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, pad_token_id: 0, num_labels: 3 };
 const FAMILIES: [Parameters<typeof makeHfConfig>[0], JsonObject, TaskName[]][] = [
   ['bert', ENC, ['text-classification', 'token-classification', 'question-answering', 'fill-mask']],
   ['roberta', { ...ENC, type_vocab_size: 1 }, ['text-classification', 'token-classification', 'question-answering', 'fill-mask']],
   ['distilbert', { vocab_size: 30, dim: 8, n_layers: 2, n_heads: 2, hidden_dim: 12, max_position_embeddings: 24, num_labels: 3 }, ['text-classification', 'token-classification', 'question-answering', 'fill-mask']],
   ['gpt2', { vocab_size: 30, n_embd: 8, n_layer: 2, n_head: 2, n_positions: 24, num_labels: 3, pad_token_id: 0 }, ['text-generation', 'text-classification']],
   ['llama', { vocab_size: 30, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, tie_word_embeddings: false, pad_token_id: 0, num_labels: 3 }, ['text-generation', 'text-classification']],
+  ['qwen3', { ...DEC, head_dim: 4, tie_word_embeddings: false }, ['text-generation', 'text-classification', 'token-classification']],
+  ['gemma2', { ...DEC, head_dim: 4, sliding_window: 4 }, ['text-generation', 'text-classification', 'token-classification']],
+  ['gemma3_text', { ...DEC, head_dim: 4, sliding_window: 4, sliding_window_pattern: 2 }, ['text-generation', 'text-classification']],
+  ['phi3', { ...DEC, partial_rotary_factor: 0.5 }, ['text-generation', 'text-classification', 'token-classification']],
+  ['deberta-v2', { ...ENC, relative_attention: true, position_buckets: 4, share_att_key: true, pos_att_type: 'p2c|c2p', norm_rel_ebd: 'layer_norm', position_biased_input: false, type_vocab_size: 0 }, ['text-classification', 'token-classification', 'question-answering']],
+  ['deberta-v2', { ...ENC, relative_attention: true, max_relative_positions: 4, pos_att_type: ['c2p', 'p2c'], embedding_size: 6 }, ['text-classification']],
+  ['modernbert', { ...ENC, pad_token_id: 0, local_attention: 2, global_attn_every_n_layers: 2 }, ['text-classification', 'token-classification', 'question-answering']],
 ];
 
 const withLabels = (fields: JsonObject, task: TaskName) => (task === 'question-answering' ? { ...fields, num_labels: 2 } : fields);
