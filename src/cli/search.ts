@@ -4,11 +4,10 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace } from '../hpo/search.ts';
-import { resolveSettings } from '../pipeline/config.ts';
+import { describeSettings, resolveSettings } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
 import { trainTextClassifier } from '../pipeline/text-classification.ts';
-import { readConfigFile } from '../train/args.ts';
-import { addSettingFlags, flagSettings } from './train.ts';
+import { addSettingFlags, settingsLayers } from './train.ts';
 
 export function registerSearch(program: Command): void {
   const cmd = program
@@ -22,11 +21,7 @@ export function registerSearch(program: Command): void {
     .option('--random <n>', 'random search: try n of the combinations (default: the whole grid)')
     .addHelpText('after', '\nExample:\n  $ finetune search --train-file sms.tsv --format tsv --no-header --column-names label,text --lr 1e-4,3e-4 --batch-sizes 16,32 --metric-for-best-model f1_macro\n');
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
-    const layers: { values: Record<string, unknown>; source: string }[] = [];
-    if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
-    layers.push({ values: flagSettings(opts, cmd), source: 'command line' });
-    const isDemo = !layers.some((l) => l.values.train_file !== undefined);
-    if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 }, source: 'demo defaults' });
+    const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 });
     const { pipeline, args } = resolveSettings(layers);
     if (pipeline.task !== 'text-classification') {
       throw new ConfigError('task', `search runs text-classification trials only, got "${pipeline.task}"; tune other tasks with repeated \`finetune train\` runs`);
@@ -39,6 +34,7 @@ export function registerSearch(program: Command): void {
     if (opts.weightDecays) space.weight_decay = parseValues('weight_decay', String(opts.weightDecays));
     const trials = opts.random ? randomTrials(space, Number(opts.random), args.seed) : gridTrials(space);
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
     const data = isDemo ? spamAssassinDataset() : undefined;
     const { results, bestDir } = await runSearch(

@@ -62,6 +62,7 @@ export async function readTextDataset(file: string, p: PipelineConfig, problem: 
       ...(p.text_pair_column ? { textPair: p.text_pair_column } : {}),
       ...(labelled ? { label: p.label_column } : {}),
       blankLabels: p.blank_labels,
+      ...(p.label_names ? { labelNames: p.label_names } : {}),
     },
     preprocess: preprocessOptions(p),
   });

@@ -48,7 +48,7 @@ export async function readTokenDataset(file: string, p: PipelineConfig, labelled
       ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
       ...(p.column_names ? { columnNames: p.column_names } : {}),
     },
-    columns: { task: 'token_classification', tokens: p.tokens_column, ...(labelled ? { tags: p.tags_column } : {}) },
+    columns: { task: 'token_classification', tokens: p.tokens_column, ...(labelled ? { tags: p.tags_column } : {}), ...(p.label_names ? { tagNames: p.label_names } : {}) },
     preprocess: preprocessOptions(p),
   });
   if (ds.task !== 'token_classification') throw new DataError(`${file}: expected word lists with tags`);
