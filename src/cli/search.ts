@@ -7,6 +7,7 @@ import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type S
 import { describeSettings, resolveSettings } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
 import { trainTextClassifier } from '../pipeline/text-classification.ts';
+import { printLine } from './progress.ts';
 import { addSettingFlags, settingsLayers } from './train.ts';
 
 export function registerSearch(program: Command): void {
@@ -33,7 +34,7 @@ export function registerSearch(program: Command): void {
     if (opts.warmupRatios) space.warmup_ratio = parseValues('warmup_ratio', String(opts.warmupRatios));
     if (opts.weightDecays) space.weight_decay = parseValues('weight_decay', String(opts.weightDecays));
     const trials = opts.random ? randomTrials(space, Number(opts.random), args.seed) : gridTrials(space);
-    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
     const data = isDemo ? spamAssassinDataset() : undefined;

@@ -10,8 +10,8 @@ import { trainMaskedLm } from '../pipeline/masked-lm.ts';
 import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
-import { DEFAULT_TRAINING_ARGUMENTS, readConfigFile } from '../train/args.ts';
-import { createProgress } from './progress.ts';
+import { DEFAULT_TRAINING_ARGUMENTS, readConfigFile, type TrainingArguments } from '../train/args.ts';
+import { createProgress, printLine, type Throughput } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
@@ -146,6 +146,12 @@ export function flagSettings(opts: Record<string, unknown>, cmd: Command): Recor
   return out;
 }
 
+/** What one optimizer step processes: samples, or tokens for a causal LM (packed blocks of max_length). */
+export function throughputOf(p: PipelineConfig, a: TrainingArguments): Throughput {
+  const samples = a.per_device_train_batch_size * a.gradient_accumulation_steps;
+  return p.task === 'text-generation' ? { perUnit: samples * a.max_length, name: 'tokens' } : { perUnit: samples, name: 'samples' };
+}
+
 export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseModel?: string; adapter?: boolean }, print: (s: string) => void): void {
   const m = run.test?.metrics ?? run.validation?.metrics;
   if (m) {
@@ -200,10 +206,10 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 });
     const { pipeline, args } = resolveSettings(layers);
-    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     const controller = new AbortController();
-    const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
+    const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, { unit: 'steps', throughput: throughputOf(pipeline, args) }) };
     const onSignal = (): void => {
       print('\ninterrupted: stopping after this step, then saving the model (press Ctrl-C again to quit at once; checkpoints on disk are complete, resume with --resume-from-checkpoint latest)');
       controller.abort();
