@@ -11,6 +11,8 @@ import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
 import { DEFAULT_TRAINING_ARGUMENTS, readConfigFile, type TrainingArguments } from '../train/args.ts';
+import { writeRunOutputs } from '../pipeline/run-outputs.ts';
+import { runVersions } from './versions.ts';
 import { createProgress, printLine, type Throughput } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
@@ -225,6 +227,8 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     }[pipeline.task];
     const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
     process.off('SIGINT', onSignal);
+    const written = await writeRunOutputs(pipeline, args, run, runVersions());
+    print(`wrote ${written.join(', ')} to ${run.outputDir}`);
     printNextSteps(run, print);
   });
 }

@@ -30,6 +30,8 @@ export interface ClassifierRun {
   test: EvalResult | null;
   labels: string[];
   reportPath: string | null;
+  /** Split sizes and preparation notes (for all_results.json and the model card). */
+  dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
 }
 
 /** Tokenises text examples into features with labels encoded by the label map. */
@@ -122,14 +124,18 @@ export async function trainTextClassifier(
     groupByLength: args.group_by_length,
     padTokenId,
   });
-  const evaluator = (ds: TextDataset | undefined) => {
+  const evaluator = (ds: TextDataset | undefined, collectPredictions = false) => {
     if (!ds || ds.examples.length === 0) return null;
     const batches = new FeatureBatches(textFeatures(ds, tokenizer, maxLength, labelMap), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m: TaskModel) => evaluateClassifier(m, batches, problem, labels);
+    return async (m: TaskModel) => {
+      const r = await evaluateClassifier(m, batches, problem, labels, undefined, collectPredictions);
+      r.predictions?.forEach((pred, i) => (pred.text = ds.examples[i]?.text));
+      return r;
+    };
   };
   // 5-6. Train, evaluate, save, report.
   return trainEvaluateSave(
-    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test), labels, dataFile: train.file, dataCounts: countsOf(splits) },
+    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test, true), labels, dataFile: train.file, dataCounts: countsOf(splits) },
     args,
     ev,
   );
