@@ -3,7 +3,7 @@
 // evaluate on the test split, save a Hugging Face folder, write metrics.jsonl and report.html.
 // The CLI's `finetune train` is a thin shell over trainTextClassifier().
 
-import { assertKnownLabels, labelMapFromDataset, loadDataset, type Features, type LabelMap, type TextDataset } from '../data/index.ts';
+import { assertKnownLabels, labelMapFromDataset, loadDataset, nearDuplicateLabelsWarning, type Features, type LabelMap, type TextDataset } from '../data/index.ts';
 import { DataError } from '../errors.ts';
 import type { ProblemType, TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
@@ -100,6 +100,8 @@ export async function trainTextClassifier(
     if (validation.examples.length) assertKnownLabels(validation, labelMap);
     if (test?.examples.length) assertKnownLabels(test, labelMap);
     ev?.message?.(`labels (${labelMap.labels.length}): ${labelMap.labels.join(', ')}`);
+    const similar = nearDuplicateLabelsWarning(labelMap.labels, train.file);
+    if (similar) ev?.message?.(similar);
   }
   const labels = labelMap?.labels ?? ['value'];
   // 3. Tokenizer and model.

@@ -10,6 +10,7 @@ import {
   assertKnownLabels,
   buildLabelMap,
   labelMapFromDataset,
+  nearDuplicateLabelsWarning,
   loadDataset,
   type Features,
   type LabelMap,
@@ -151,6 +152,8 @@ export async function trainTokenClassifier(
   if (validation.examples.length) assertKnownLabels(validation, labelMap);
   if (test?.examples.length) assertKnownLabels(test, labelMap);
   say(ev, `tags (${labelMap.labels.length}): ${labelMap.labels.join(', ')}`);
+  const similar = nearDuplicateLabelsWarning(labelMap.labels, train.file);
+  if (similar) say(ev, similar);
   // 3. Tokenizer and model.
   let loaded: LoadedTaskModel;
   if (p.model) {

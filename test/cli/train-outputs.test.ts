@@ -101,6 +101,18 @@ describe('finetune train --help and flag errors', () => {
     assert.match(r.stderr, /not supported: gradient_checkpointing \(use a smaller per_device_train_batch_size with gradient_accumulation_steps\) \(in .*hf\.yaml\)/);
   });
 
+  it('labels that differ only by case are named before training (a warning: finetune never rewrites labels)', () => {
+    const rows = ['text,label'];
+    for (let i = 0; i < 12; i++) rows.push(`"message number ${i}",${['spam', 'Spam', 'ham'][i % 3]}`);
+    const data = join(dir, 'cased.csv');
+    writeFileSync(data, rows.join('\n') + '\n');
+    const r = runCli(['--threads', '1', 'train', '--train-file', data, '--max-steps', '1', '--no-report', '--output-dir', join(dir, 'cased-model')], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const warning = r.stdout.indexOf('warning: ');
+    assert.ok(warning >= 0 && warning < r.stdout.indexOf('optimizer:'), r.stdout);
+    assert.match(r.stdout, /labels that differ only by case or surrounding space will be trained as separate classes: "Spam" \/ "spam"/);
+  });
+
   it('flag errors speak in flags', () => {
     const r = runCli(['train', '--train-file', 'x.csv', '--lora-alpha', '16']);
     assert.equal(r.code, 1);
