@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { TensorBoardWriter, tensorboardScalars } from '../report/tensorboard.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
 import type { ClassifierRun } from './text-classification.ts';
@@ -145,6 +146,18 @@ export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, r
   written.push('all_results.json');
   await writeFileAtomic(join(dir, 'README.md'), modelCard(p, a, run, versions));
   written.push('README.md');
+  if (a.report_to.includes('tensorboard')) {
+    // One event per logged step (train/loss, train/learning_rate, eval/<metric>), then the test metrics.
+    const tb = TensorBoardWriter.open(dir);
+    const start = Date.now() / 1000 - run.train.seconds;
+    for (const rec of run.train.logHistory) {
+      const r = rec as unknown as Record<string, unknown>;
+      tb.scalars(rec.step, tensorboardScalars(r), typeof r.time === 'number' ? start + r.time : undefined);
+    }
+    if (run.test) tb.scalars(run.train.globalStep, tensorboardScalars(Object.fromEntries(Object.entries(run.test.metrics).map(([k, v]) => [`test_${k}`, v]))));
+    tb.close();
+    written.push(basename(tb.path));
+  }
   const preds = run.test?.predictions;
   if (preds?.length) {
     const lines = preds.map((pr, i) => JSON.stringify({ index: i, ...(pr.text !== undefined ? { text: pr.text } : {}), label: pr.label, predicted: pr.predicted, score: pr.score, loss: pr.loss }));

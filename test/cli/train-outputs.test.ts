@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 import { SCRATCH_TRAINING_DEFAULTS } from '../../src/pipeline/demo.ts';
+import { readEventFile } from '../helpers/tfevents.ts';
 import { runCli, tempDir, writeSentimentCsv, type CliResult } from '../helpers/cli.ts';
 
 const dir = tempDir('finetune-outputs-');
@@ -20,7 +21,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('finetune train writes what Trainer users expect', () => {
   before(() => {
     const data = writeSentimentCsv(dir, 80);
-    run = runCli(['--threads', '1', 'train', '--train-file', data, '--test-split', '0.2', '--max-steps', '6', '--output-dir', out], { timeoutMs: 120_000 });
+    run = runCli(['--threads', '1', 'train', '--train-file', data, '--test-split', '0.2', '--max-steps', '6', '--report-to', 'tensorboard', '--output-dir', out], { timeoutMs: 120_000 });
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
   });
 
@@ -65,6 +66,18 @@ describe('finetune train writes what Trainer users expect', () => {
     const all = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8')) as Record<string, number>;
     assert.equal(results.metrics.find((x) => x.type === 'accuracy')?.value, all.test_accuracy);
     assert.match(card, /## Training hyperparameters[\s\S]*learning_rate: 0\.001/);
+  });
+
+  it('--report-to tensorboard writes an event file with the loss, learning rate and eval metrics per step', () => {
+    const events = readEventFile(out);
+    assert.equal(events[0].fileVersion, 'brain.Event:2');
+    const steps = events.filter((e) => 'train/loss' in e.scalars).map((e) => e.step);
+    assert.ok(steps.length >= 1, 'loss logged');
+    assert.ok(events.some((e) => 'train/learning_rate' in e.scalars));
+    const evals = events.filter((e) => 'eval/accuracy' in e.scalars).map((e) => e.step);
+    assert.deepEqual(evals, [2, 4, 6], 'one eval per epoch (2 steps each)');
+    const all = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8')) as Record<string, number>;
+    assert.equal(events.at(-1)?.scalars['test/accuracy'], Math.fround(all.test_accuracy));
   });
 
   it('predictions.jsonl has one line per test example and agrees with the test accuracy', () => {
