@@ -11,6 +11,7 @@ import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
 import { DEFAULT_TRAINING_ARGUMENTS, readConfigFile, type TrainingArguments } from '../train/args.ts';
+import { pushToHub } from '../hub/upload.ts';
 import { writeRunOutputs } from '../pipeline/run-outputs.ts';
 import { runVersions } from './versions.ts';
 import { createProgress, printLine, type Throughput } from './progress.ts';
@@ -229,6 +230,10 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     process.off('SIGINT', onSignal);
     const written = await writeRunOutputs(pipeline, args, run, runVersions());
     print(`wrote ${written.join(', ')} to ${run.outputDir}`);
+    if (args.push_to_hub) {
+      const pushed = await pushToHub(run.outputDir, { repoId: args.hub_model_id, token: args.hub_token ?? process.env.HF_TOKEN ?? null, private: args.hub_private_repo, onMessage: print });
+      print(`pushed ${pushed.files.length} files to ${pushed.url}${pushed.commitOid ? ` (commit ${pushed.commitOid.slice(0, 12)})` : ''}`);
+    }
     printNextSteps(run, print);
   });
 }
