@@ -140,7 +140,7 @@ export function modelCard(p: PipelineConfig, a: TrainingArguments, run: Classifi
 export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, run: ClassifierRun & { task?: PipelineTask }, versions: Record<string, string>): Promise<string[]> {
   const dir = run.outputDir;
   const written: string[] = [];
-  await writeJsonAtomic(join(dir, 'training_args.json'), trainingArgsJson(p, a));
+  await writeJsonAtomic(join(dir, 'training_args.json'), trainingArgsJson(p, a, run.classWeights ? { class_weights_by_label: run.classWeights } : {}));
   written.push('training_args.json');
   await writeJsonAtomic(join(dir, 'all_results.json'), allResults(run, a));
   written.push('all_results.json');

@@ -4,7 +4,8 @@
 // The CLI's `finetune train` is a thin shell over trainTextClassifier().
 
 import { assertKnownLabels, labelMapFromDataset, loadDataset, nearDuplicateLabelsWarning, type Features, type LabelMap, type TextDataset } from '../data/index.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { setClassWeights } from '../models/heads.ts';
 import type { ProblemType, TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -12,6 +13,7 @@ import { FeatureBatches } from '../train/batches.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import type { TrainResult } from '../train/trainer.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
+import { resolveClassWeights } from './class-weights.ts';
 import { evaluateClassifier, type EvalResult } from './evaluate.ts';
 import { loadClassifier, type LoadedClassifier } from './models.ts';
 import { countsOf, loadSplits, scratchTaskModel, trainEvaluateSave } from './task-run.ts';
@@ -30,6 +32,8 @@ export interface ClassifierRun {
   test: EvalResult | null;
   labels: string[];
   reportPath: string | null;
+  /** The loss weight of each label, when --class-weights was given. */
+  classWeights?: Record<string, number>;
   /** Split sizes and preparation notes (for all_results.json and the model card). */
   dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
 }
@@ -115,6 +119,14 @@ export async function trainTextClassifier(
     loaded = await scratchTaskModel(texts, 'text-classification', p, args, labelMap, ev, fields);
   }
   const { model, tokenizer } = loaded;
+  let classWeights: Record<string, number> | undefined;
+  if (args.class_weights !== null) {
+    if (!labelMap || problem !== 'single_label_classification') throw new ConfigError('class_weights', `applies to single-label classification; problem_type is ${problem}`);
+    const w = resolveClassWeights(args.class_weights, labelMap, train.examples.map((e) => e.label ?? ''));
+    setClassWeights(model.hfConfig, w);
+    classWeights = Object.fromEntries(labelMap.labels.map((l, i) => [l, w[i] as number]));
+    ev?.message?.(`class weights (${args.class_weights}): ${labelMap.labels.map((l, i) => `${l} ${(w[i] as number).toFixed(4)}`).join(', ')}`);
+  }
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   ev?.message?.(`model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
   // 4. Features.
@@ -136,9 +148,10 @@ export async function trainTextClassifier(
     };
   };
   // 5-6. Train, evaluate, save, report.
-  return trainEvaluateSave(
+  const run = await trainEvaluateSave(
     { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test, true), labels, dataFile: train.file, dataCounts: countsOf(splits) },
     args,
     ev,
   );
+  return classWeights ? { ...run, classWeights } : run;
 }

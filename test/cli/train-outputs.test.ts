@@ -114,16 +114,21 @@ describe('finetune train --help and flag errors', () => {
     assert.match(r.stderr, /not supported: gradient_checkpointing \(use a smaller per_device_train_batch_size with gradient_accumulation_steps\) \(in .*hf\.yaml\)/);
   });
 
-  it('labels that differ only by case are named before training (a warning: finetune never rewrites labels)', () => {
+  it('labels that differ only by case are named before training (a warning: finetune never rewrites labels); --class-weights auto is logged and saved', () => {
     const rows = ['text,label'];
     for (let i = 0; i < 12; i++) rows.push(`"message number ${i}",${['spam', 'Spam', 'ham'][i % 3]}`);
     const data = join(dir, 'cased.csv');
     writeFileSync(data, rows.join('\n') + '\n');
-    const r = runCli(['--threads', '1', 'train', '--train-file', data, '--max-steps', '1', '--no-report', '--output-dir', join(dir, 'cased-model')], { timeoutMs: 120_000 });
+    const r = runCli(['--threads', '1', 'train', '--train-file', data, '--max-steps', '1', '--no-report', '--class-weights', 'auto', '--output-dir', join(dir, 'cased-model')], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     const warning = r.stdout.indexOf('warning: ');
     assert.ok(warning >= 0 && warning < r.stdout.indexOf('optimizer:'), r.stdout);
     assert.match(r.stdout, /labels that differ only by case or surrounding space will be trained as separate classes: "Spam" \/ "spam"/);
+    // --class-weights auto on the same run: logged, and saved per label in training_args.json
+    assert.match(r.stdout, /class weights \(auto\): Spam \d\.\d{4}, ham \d\.\d{4}, spam \d\.\d{4}/);
+    const saved = JSON.parse(readFileSync(join(dir, 'cased-model', 'training_args.json'), 'utf8')) as { class_weights: string; class_weights_by_label: Record<string, number> };
+    assert.equal(saved.class_weights, 'auto');
+    assert.deepEqual(Object.keys(saved.class_weights_by_label), ['Spam', 'ham', 'spam']);
   });
 
   it('flag errors speak in flags', () => {
