@@ -18,6 +18,9 @@ export { trainQuestionAnswering } from './pipeline/question-answering.ts';
 export { trainMaskedLm } from './pipeline/masked-lm.ts';
 export { trainCausalLm } from './pipeline/causal-lm.ts';
 export { runDemo, spamAssassinDataset } from './pipeline/demo.ts';
+export { writeRunOutputs, allResults, modelCard } from './pipeline/run-outputs.ts';
+export { pushToHub } from './hub/upload.ts';
+export { TensorBoardWriter } from './report/tensorboard.ts';
 export { predictTexts, predictWith, type Prediction } from './pipeline/predict.ts';
 export { gridTrials, randomTrials, runSearch, type SearchSpace } from './hpo/search.ts';
 
