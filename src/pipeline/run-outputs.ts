@@ -136,6 +136,32 @@ export function modelCard(p: PipelineConfig, a: TrainingArguments, run: Classifi
   return y.join('\n') + b.join('\n');
 }
 
+/** Every setting of a run as report rows: model, data and splits, columns, labels, LoRA, class weights, training arguments, versions. */
+export function settingsTable(p: PipelineConfig, a: TrainingArguments, run: ClassifierRun & { task?: PipelineTask }, versions: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  out.task = run.task ?? p.task;
+  out.model = p.model ?? `compact BERT built from scratch (L${p.scratch_num_layers} H${p.scratch_hidden_size}, ${p.scratch_vocab_size}-token vocabulary)`;
+  out['train data'] = p.train_file ?? 'built-in demo data';
+  out.validation = p.validation_file ?? `validation_split ${p.validation_split}`;
+  out.test = p.test_file ?? (p.test_split > 0 ? `test_split ${p.test_split}` : 'none');
+  const c = run.dataCounts;
+  if (c) out['split sizes'] = [c.trainExamples !== undefined ? `train ${c.trainExamples}` : '', c.validationExamples !== undefined ? `validation ${c.validationExamples}` : '', c.testExamples !== undefined ? `test ${c.testExamples}` : ''].filter(Boolean).join(', ');
+  out.columns = ({
+    'token-classification': `tokens "${p.tokens_column}", tags "${p.tags_column}"`,
+    'question-answering': `question "${p.question_column}", context "${p.context_column}", answers "${p.answers_column}"`,
+    'fill-mask': `text "${p.text_column}"`,
+    'text-generation': `text "${p.text_column}"`,
+    'text-classification': `text "${p.text_column}"${p.text_pair_column ? `, pair "${p.text_pair_column}"` : ''}, label "${p.label_column}"`,
+  } as Record<PipelineTask, string>)[run.task ?? p.task];
+  if (run.labels.length > 0 && !(run.labels.length === 1 && run.labels[0] === 'value')) out.labels = run.labels.join(', ');
+  out.LoRA = p.lora_r > 0 ? `r ${p.lora_r}, alpha ${p.lora_alpha}, dropout ${p.lora_dropout}, targets ${p.lora_target_modules === null ? 'PEFT default' : String(p.lora_target_modules)}${p.merge_lora ? ', merged' : ''}` : 'none (full fine-tuning)';
+  if (run.classWeights) out['class weights'] = Object.entries(run.classWeights).map(([l, w]) => `${l} ${w.toFixed(4)}`).join(', ');
+  for (const [k, v] of Object.entries(a)) if (k !== 'hub_token' && (v === null || typeof v !== 'object')) out[k] = v === null ? '—' : String(v);
+  if (a.report_to.length) out.report_to = a.report_to.join(', ');
+  for (const [k, v] of Object.entries(versions)) out[`version: ${k}`] = v;
+  return out;
+}
+
 /** Writes training_args.json, all_results.json, README.md and (with test predictions) predictions.jsonl; returns the file names. */
 export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, run: ClassifierRun & { task?: PipelineTask }, versions: Record<string, string>): Promise<string[]> {
   const dir = run.outputDir;
@@ -157,6 +183,23 @@ export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, r
     if (run.test) tb.scalars(run.train.globalStep, tensorboardScalars(Object.fromEntries(Object.entries(run.test.metrics).map(([k, v]) => [`test_${k}`, v]))));
     tb.close();
     written.push(basename(tb.path));
+  }
+  if (a.report && run.reportPath) {
+    // The report again, now with every setting (the pipeline's and the versions are known here).
+    const { writeRunReport } = await import('./report.ts');
+    await writeRunReport(run.reportPath, {
+      title: `finetune ${run.task ?? p.task}: ${p.model ?? 'compact BERT built from scratch'}`,
+      task: run.task ?? p.task,
+      model: p.model ?? 'compact BERT built from scratch',
+      data: p.train_file ?? 'built-in demo data',
+      ...(run.dataCounts ? { dataCounts: run.dataCounts } : {}),
+      args: a,
+      history: run.train.logHistory,
+      result: run.train,
+      validation: run.validation,
+      test: run.test,
+      settings: settingsTable(p, a, run, versions),
+    });
   }
   const preds = run.test?.predictions;
   if (preds?.length) {
