@@ -40,5 +40,5 @@ export function cliMessage(err: Error, flags: Record<string, string>): string {
   const text = detail
     .replace(/ \((?:in|from) command line\)/g, '')
     .replace(/\b[a-z]+(?:_[a-z0-9]+)+\b/g, (k) => flags[k] ?? k);
-  return `${flag}: ${text}`;
+  return text.startsWith(flag) ? text : `${flag}: ${text}`;
 }
