@@ -3,12 +3,44 @@
 
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace } from '../hpo/search.ts';
+import { join } from 'node:path';
+import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace, type TrialResult } from '../hpo/search.ts';
+import { writeHtmlReport, type RunLog } from '../report/index.ts';
+import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
 import { describeSettings, resolveSettings } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
 import { trainTextClassifier } from '../pipeline/text-classification.ts';
 import { printLine } from './progress.ts';
 import { addSettingFlags, settingsLayers } from './train.ts';
+
+/** The search's report: every trial with its settings and validation metrics, the best one kept. */
+export function searchRunLog(results: TrialResult[], args: TrainingArguments, settingsLines: string[], bestDir: string): RunLog {
+  const metric = args.metric_for_best_model.replace(/^eval_/, '');
+  const best = results[0];
+  return {
+    records: [],
+    summary: {
+      title: `finetune search: ${results.length} trials`,
+      task: 'text-classification',
+      outputDir: args.output_dir,
+      status: 'completed',
+      ...(best ? { headline: { metric, value: best.metric, split: 'validation' } } : {}),
+      search: {
+        metric,
+        direction: greaterIsBetter(args) ? 'maximize' : 'minimize',
+        trials: results.map((r) => ({
+          id: r.trial,
+          params: r.params as Record<string, number>,
+          metrics: r.metrics,
+          status: 'completed' as const,
+          durationSeconds: r.seconds,
+          kept: r === best,
+        })),
+      },
+      notes: [`best model kept in ${bestDir}`, ...settingsLines.map((l) => l.trim())],
+    },
+  };
+}
 
 export function registerSearch(program: Command): void {
   const cmd = program
@@ -49,6 +81,12 @@ export function registerSearch(program: Command): void {
       (r, total) => print(`trial ${r.trial} done (${r.trial + 1}/${total}): ${args.metric_for_best_model} ${r.metric.toFixed(4)}`),
     );
     print(`\n${formatResults(results, args.metric_for_best_model)}`);
-    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json)`);
+    let reportNote = '';
+    if (args.report) {
+      const path = join(args.output_dir, 'report.html');
+      await writeHtmlReport(path, searchRunLog(results, args, describeSettings(pipeline, args), bestDir));
+      reportNote = `; report: ${path}`;
+    }
+    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json${reportNote})`);
   });
 }
