@@ -20,6 +20,8 @@ export interface RunReportInput {
   dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
   /** Every setting by name for the report's Settings table (the CLI adds the pipeline's and the versions). */
   settings?: Record<string, string>;
+  /** Sample generations of a causal LM. */
+  generations?: { prompt: string; text: string }[];
 }
 
 /** The metric a reader looks for first: metric_for_best_model unless it is a loss, else the task's usual one. */
@@ -93,5 +95,6 @@ export async function writeRunReport(path: string, r: RunReportInput): Promise<v
       .map((p) => ({ text: p.text ?? '', label: p.label as string, predicted: p.predicted, score: p.score, loss: p.loss as number }));
   }
   if (r.settings) log.summary.settings = r.settings;
+  if (r.generations?.length) log.summary.generations = r.generations;
   await writeHtmlReport(path, log);
 }

@@ -5,6 +5,7 @@
 // Not here: the model files (task-run.ts), report.html (report.ts), uploading (src/hub/upload.ts).
 
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { TensorBoardWriter, tensorboardScalars } from '../report/tensorboard.ts';
@@ -136,6 +137,26 @@ export function modelCard(p: PipelineConfig, a: TrainingArguments, run: Classifi
   return y.join('\n') + b.join('\n');
 }
 
+/**
+ * Three greedy continuations (40 new tokens) of the saved causal LM or adapter, for the report: prompts are
+ * the first words of the first lines of a plain-text training file, else the start of text.
+ */
+export async function sampleGenerations(outputDir: string, trainFile: string | null): Promise<{ prompt: string; text: string }[]> {
+  const { loadCausalLm } = await import('./causal-lm.ts');
+  const { textGeneration } = await import('../generate/pipeline.ts');
+  let prompts = [''];
+  if (trainFile && /\.txt$/i.test(trainFile)) {
+    const lines = (await readFile(trainFile, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l.split(/\s+/).length >= 4);
+    if (lines.length) prompts = [...new Set(lines.map((l) => l.split(/\s+/).slice(0, 4).join(' ')))].slice(0, 3);
+  }
+  const loaded = await loadCausalLm(outputDir);
+  loaded.model.eval();
+  return prompts.map((prompt) => {
+    const [r] = textGeneration(loaded.model, loaded.tokenizer, prompt, { maxNewTokens: 40, doSample: false, returnFullText: false, generationConfig: loaded.generationConfig });
+    return { prompt, text: typeof r.generated_text === 'string' ? r.generated_text : (r.generated_text.at(-1)?.content ?? '') };
+  });
+}
+
 /** Every setting of a run as report rows: model, data and splits, columns, labels, LoRA, class weights, training arguments, versions. */
 export function settingsTable(p: PipelineConfig, a: TrainingArguments, run: ClassifierRun & { task?: PipelineTask }, versions: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -199,6 +220,7 @@ export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, r
       validation: run.validation,
       test: run.test,
       settings: settingsTable(p, a, run, versions),
+      ...((run.task ?? p.task) === 'text-generation' ? { generations: await sampleGenerations(run.outputDir, p.train_file) } : {}),
     });
   }
   const preds = run.test?.predictions;

@@ -279,6 +279,11 @@ export function renderHtmlReport(log: RunLog): string {
     if (s.misclassified && s.misclassified.length > 0) body.push(`<h3>Misclassified examples with the highest loss</h3>${misclassifiedTable(s.misclassified)}`);
   }
 
+  if (s.generations && s.generations.length > 0) {
+    body.push('<h2>Sample generations</h2><p class="sub">Greedy continuations of the trained model.</p>');
+    body.push(`<table><tr><th>prompt</th><th>continuation</th></tr>${s.generations.map((g) => `<tr><td>${esc(g.prompt || '(start of text)')}</td><td>${esc(g.text)}</td></tr>`).join('')}</table>`);
+  }
+
   if (s.search && s.search.trials.length > 0) {
     body.push('<h2>Hyperparameter search</h2>');
     body.push(searchTable(s.search));

@@ -85,6 +85,8 @@ export interface RunSummary {
   perEntity?: { type: string; precision: number; recall: number; f1: number; support: number }[];
   /** The misclassified examples of the final split with the highest loss. */
   misclassified?: { text: string; label: string; predicted: string; score: number; loss: number }[];
+  /** Sample continuations of the trained causal LM (greedy), for text generation. */
+  generations?: { prompt: string; text: string }[];
   /** Every setting of the run by name (model, data, columns, labels, LoRA, versions...). */
   settings?: Record<string, string>;
 }
