@@ -7,7 +7,6 @@ import { ConfigError } from '../errors.ts';
 
 /** Config keys that a flag sets, for keys outside the train/search flag table. */
 const EXTRA_FLAGS: Record<string, string> = {
-  chat_template: '--chat-template',
   temperature: '--temperature',
   top_k: '--top-k',
   top_p: '--top-p',
@@ -39,6 +38,7 @@ export function cliMessage(err: Error, flags: Record<string, string>): string {
   if (fromFile || flag === undefined) return err.message;
   const text = detail
     .replace(/ \((?:in|from) command line\)/g, '')
-    .replace(/\b[a-z]+(?:_[a-z0-9]+)+\b/g, (k) => flags[k] ?? k);
+    // a bare setting name becomes its flag; a quoted one ("chat_template") names a file's key and stays
+    .replace(/(?<!["\w])[a-z]+(?:_[a-z0-9]+)+(?![\w"])/g, (k) => flags[k] ?? k);
   return text.startsWith(flag) ? text : `${flag}: ${text}`;
 }

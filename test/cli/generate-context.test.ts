@@ -4,6 +4,8 @@
 // message); a negative temperature is an error naming the flag.
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
@@ -34,6 +36,18 @@ describe('finetune generate limits and greedy temperature', { skip }, () => {
     assert.equal(t0.code, 0, t0.stderr);
     assert.equal(t0.stdout, greedy.stdout);
     assert.doesNotMatch(t0.stderr, /sampling with seed/);
+  });
+
+  it('--chat-template FILE renders a chat for a tokenizer without a template', () => {
+    const tpl = join(tmpdir(), `finetune-chat-${process.pid}.jinja`);
+    writeFileSync(tpl, "{% for m in messages %}{{ m['content'] }} {% endfor %}");
+    const chat = join(tmpdir(), `finetune-chat-${process.pid}.json`);
+    writeFileSync(chat, JSON.stringify([{ role: 'user', content: 'Lily saw a dog' }]));
+    const r = cli(['--chat', chat, '--chat-template', tpl, '--greedy', '--max-new-tokens', '10', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as { generated_text: { role: string; content: string }[] };
+    assert.equal(out.generated_text.at(-1)?.role, 'assistant');
+    assert.ok((out.generated_text.at(-1)?.content ?? '').length > 0);
   });
 
   it('a negative temperature names the flag', () => {
