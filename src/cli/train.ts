@@ -196,6 +196,8 @@ Examples:
   $ finetune train                                  # offline demo: spam detection, compact BERT, ~3 min
   $ finetune train --model ./bert-base-uncased --train-file reviews.csv --text-column review --label-column stars
   $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --output-dir sms-model
+  $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --class-weights auto --report-to tensorboard
+  $ HF_TOKEN=hf_... finetune train --train-file reviews.csv --push-to-hub --hub-model-id you/reviews-model
   $ finetune train -c settings.yaml --learning-rate 3e-5     # flags override the file
   $ finetune train --task token-classification --train-file ner.jsonl --tokens-column tokens --tags-column ner_tags
   $ finetune train --task question-answering --train-file squad.jsonl --max-length 384 --doc-stride 128
@@ -204,7 +206,10 @@ Examples:
   $ finetune train --task text-generation --model ./gpt2 --train-file chats.jsonl --lora-r 16 --merge-lora   # "messages" or "prompt"/"completion" JSONL
 
 The demo (no --train-file) uses: ${Object.entries(DEMO_TRAINING_OVERRIDES).map(([k, v]) => `${k} ${String(v)}`).join(', ')}.
-Config file keys are the snake_case names above (and transformers' TrainingArguments names).`,
+Config file keys are the snake_case names above; every transformers TrainingArguments name is accepted,
+and the ones finetune does not implement (fp16, gradient_checkpointing...) say "not supported" and what to use.
+Beside the model, train writes training_args.json, all_results.json, README.md (model card), predictions.jsonl
+(test split) and report.html.`,
     );
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 });
