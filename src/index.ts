@@ -19,6 +19,9 @@ export { trainMaskedLm } from './pipeline/masked-lm.ts';
 export { trainCausalLm } from './pipeline/causal-lm.ts';
 export { runDemo, spamAssassinDataset } from './pipeline/demo.ts';
 export { predict, predictTexts, predictWith, type Prediction, type PredictInput, type PredictOptions, type PredictRecord } from './pipeline/predict.ts';
+export { writeRunOutputs, allResults, modelCard } from './pipeline/run-outputs.ts';
+export { pushToHub } from './hub/upload.ts';
+export { TensorBoardWriter } from './report/tensorboard.ts';
 export { gridTrials, randomTrials, runSearch, type SearchSpace } from './hpo/search.ts';
 
 // Building blocks.

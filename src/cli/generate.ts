@@ -25,6 +25,14 @@ interface GenerateOpts {
   seed?: string;
   greedy?: boolean;
   json?: boolean;
+  chatTemplate?: string;
+}
+
+/** The longest sequence (prompt + continuation) the model's position table covers. */
+export function contextLength(hfConfig: object, fallback: number): number {
+  const c = hfConfig as Record<string, unknown>;
+  for (const k of ['max_position_embeddings', 'n_positions', 'n_ctx']) if (typeof c[k] === 'number' && (c[k] as number) > 0) return c[k] as number;
+  return fallback;
 }
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -84,7 +92,7 @@ export function registerGenerate(program: Command): void {
     .option('--prompt <text>', 'text to continue; repeat for several (default: one empty prompt, i.e. start from BOS)', collect)
     .option('--chat <file>', 'a JSON file with [{"role": "user", "content": "..."}, ...], rendered with the chat template')
     .option('--max-new-tokens <n>', 'most tokens to add (default: generation_config.json, else 100)')
-    .option('--temperature <t>', 'sample with this temperature (> 0)')
+    .option('--temperature <t>', 'sample with this temperature (> 0; 0 means greedy, as --greedy)')
     .option('--top-k <k>', 'sample from the k most likely tokens (0 disables; default 50 when sampling)')
     .option('--top-p <p>', 'sample from the smallest set of tokens with this much probability (0 < p <= 1)')
     .option('--repetition-penalty <r>', 'discourage tokens already present (> 1 penalises; default 1)')
@@ -92,11 +100,13 @@ export function registerGenerate(program: Command): void {
     .option('--seed <n>', 'sampling seed (default: random, printed so the run can be repeated)')
     .option('--greedy', 'always take the most likely token (deterministic)')
     .option('--json', 'print one JSON line per input ({prompt, generated_text, finish_reason}) instead of streaming text')
+    .option('--chat-template <file>', 'a Jinja chat template file for --chat (default: the tokenizer\'s chat_template)')
     .addHelpText(
       'after',
       `
 Sampling is used when --temperature, --top-k or --top-p is given (or generation_config.json says do_sample);
-otherwise decoding is greedy. Text prompts print as prompt + continuation; a chat prints the reply.
+otherwise decoding is greedy (--temperature 0 is greedy too). Text prompts print as prompt + continuation; a
+chat prints the reply. Generation stops at the model's context length (max_position_embeddings) with a note.
 
 Examples:
   $ finetune generate --model ./stories260K --greedy --max-new-tokens 60        # from BOS
@@ -106,7 +116,10 @@ Examples:
 `,
     )
     .action(async (o: GenerateOpts) => {
-      const temperature = num('temperature', '--temperature', o.temperature, false);
+      const t = num('temperature', '--temperature', o.temperature, false);
+      if (t !== undefined && t < 0) throw new ConfigError('temperature', `--temperature must be >= 0 (0 means greedy), got ${t}`);
+      const greedyByTemperature = t === 0; // transformers users write temperature 0 for greedy decoding
+      const temperature = greedyByTemperature ? undefined : t;
       const topK = num('top_k', '--top-k', o.topK, true);
       const topP = num('top_p', '--top-p', o.topP, false);
       const repetitionPenalty = num('repetition_penalty', '--repetition-penalty', o.repetitionPenalty, false);
@@ -121,7 +134,10 @@ Examples:
       const loaded = await loadCausalLm(o.model, { adapter: o.adapter ?? null }, { message: log });
       log(`model: ${loaded.description}`);
       const defaults = generationDefaults(loaded.generationConfig);
-      const doSample = o.greedy ? false : samplingFlags.length > 0 ? true : (defaults.doSample ?? false);
+      if (greedyByTemperature && (topK !== undefined || topP !== undefined)) {
+        throw new ConfigError('temperature', '--temperature 0 means greedy decoding, so --top-k and --top-p would do nothing; drop one or the other');
+      }
+      const doSample = o.greedy || greedyByTemperature ? false : samplingFlags.length > 0 ? true : (defaults.doSample ?? false);
       if (doSample && seed === undefined) {
         seed = randomInt(2 ** 31 - 1);
         log(`sampling with seed ${seed} (pass --seed ${seed} to repeat)`);
@@ -142,16 +158,36 @@ Examples:
       if (o.chat !== undefined) inputs.push(readChatFile(o.chat));
       if (inputs.length === 0) inputs.push('');
       const { model, tokenizer: tok } = loaded;
+      if (o.chatTemplate !== undefined) {
+        try {
+          tok.config.chatTemplate = readFileSync(o.chatTemplate, 'utf8');
+        } catch (err) {
+          throw new FileFormatError(o.chatTemplate, `cannot read the --chat-template file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, undefined, { cause: err });
+        }
+      }
       if (o.chat !== undefined && !tok.config.chatTemplate) {
         throw new ConfigError(
           'chat_template',
-          `${o.model}: the tokenizer has no chat template, so --chat cannot be rendered; add "chat_template" to its tokenizer_config.json, or give the text with --prompt`,
+          `${o.model}: the tokenizer has no chat template, so --chat cannot be rendered; pass --chat-template FILE, add "chat_template" to its tokenizer_config.json, or give the text with --prompt`,
         );
       }
       const out = process.stdout;
+      const context = contextLength(model.hfConfig, loaded.maxPositions);
       for (const [i, input] of inputs.entries()) {
+        // Never run past the position table: cap the new tokens at what the context has left, and say so.
+        const promptLength = promptIds(tok, input).length;
+        const room = context - promptLength;
+        if (room <= 0) {
+          throw new ConfigError('prompt', `the prompt is ${promptLength} tokens but the model's context length is ${context} (max_position_embeddings); shorten the prompt`);
+        }
+        const capped = options.maxNewTokens !== undefined && options.maxNewTokens > room;
+        const inputOptions: TextGenerationOptions = capped ? { ...options, maxNewTokens: room } : options;
+        const noteIfCapped = (reason: string): void => {
+          if (capped && reason === 'length') log(`stopped at the model's context length: ${context} tokens (prompt ${promptLength} + ${room} new); --max-new-tokens ${options.maxNewTokens} did not fit`);
+        };
         if (o.json) {
-          const [r] = textGeneration(model, tok, input, options);
+          const [r] = textGeneration(model, tok, input, inputOptions);
+          noteIfCapped(r.finish_reason);
           out.write(`${JSON.stringify({ prompt: input, generated_text: r.generated_text, finish_reason: r.finish_reason })}\n`);
           continue;
         }
@@ -170,9 +206,10 @@ Examples:
           }
           return false;
         };
-        const [r] = textGeneration(model, tok, input, { ...options, shouldStop, returnFullText: false });
+        const [r] = textGeneration(model, tok, input, { ...inputOptions, shouldStop, returnFullText: false });
         const reply = typeof r.generated_text === 'string' ? r.generated_text : (r.generated_text.at(-1)?.content ?? '');
         out.write(`${reply.startsWith(printed) ? reply.slice(printed.length) : `\n${reply}`}\n`);
+        noteIfCapped(r.finish_reason);
       }
     });
 }

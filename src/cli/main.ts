@@ -5,7 +5,8 @@
 import { Command, Option } from 'commander';
 import { FinetuneError } from '../errors.ts';
 import { setupBackend } from './backend.ts';
-import { registerTrain } from './train.ts';
+import { cliMessage, flagTable } from './errors.ts';
+import { SETTING_FLAGS, registerTrain } from './train.ts';
 import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
 import { registerDeploy } from './deploy.ts';
@@ -44,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
     if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
     if (err instanceof FinetuneError) {
-      process.stderr.write(`error: ${err.message}\n`);
+      process.stderr.write(`error: ${cliMessage(err, flagTable(SETTING_FLAGS))}\n`);
       return 1;
     }
     process.stderr.write(`internal error: ${(err as Error).stack ?? String(err)}\n`);

@@ -3,12 +3,44 @@
 
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace } from '../hpo/search.ts';
-import { resolveSettings } from '../pipeline/config.ts';
+import { join } from 'node:path';
+import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace, type TrialResult } from '../hpo/search.ts';
+import { writeHtmlReport, type RunLog } from '../report/index.ts';
+import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
+import { describeSettings, resolveSettings } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
 import { trainTextClassifier } from '../pipeline/text-classification.ts';
-import { readConfigFile } from '../train/args.ts';
-import { addSettingFlags, flagSettings } from './train.ts';
+import { printLine } from './progress.ts';
+import { addSettingFlags, settingsLayers } from './train.ts';
+
+/** The search's report: every trial with its settings and validation metrics, the best one kept. */
+export function searchRunLog(results: TrialResult[], args: TrainingArguments, settingsLines: string[], bestDir: string): RunLog {
+  const metric = args.metric_for_best_model.replace(/^eval_/, '');
+  const best = results[0];
+  return {
+    records: [],
+    summary: {
+      title: `finetune search: ${results.length} trials`,
+      task: 'text-classification',
+      outputDir: args.output_dir,
+      status: 'completed',
+      ...(best ? { headline: { metric, value: best.metric, split: 'validation' } } : {}),
+      search: {
+        metric,
+        direction: greaterIsBetter(args) ? 'maximize' : 'minimize',
+        trials: results.map((r) => ({
+          id: r.trial,
+          params: r.params as Record<string, number>,
+          metrics: r.metrics,
+          status: 'completed' as const,
+          durationSeconds: r.seconds,
+          kept: r === best,
+        })),
+      },
+      notes: [`best model kept in ${bestDir}`, ...settingsLines.map((l) => l.trim())],
+    },
+  };
+}
 
 export function registerSearch(program: Command): void {
   const cmd = program
@@ -22,11 +54,7 @@ export function registerSearch(program: Command): void {
     .option('--random <n>', 'random search: try n of the combinations (default: the whole grid)')
     .addHelpText('after', '\nExample:\n  $ finetune search --train-file sms.tsv --format tsv --no-header --column-names label,text --lr 1e-4,3e-4 --batch-sizes 16,32 --metric-for-best-model f1_macro\n');
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
-    const layers: { values: Record<string, unknown>; source: string }[] = [];
-    if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
-    layers.push({ values: flagSettings(opts, cmd), source: 'command line' });
-    const isDemo = !layers.some((l) => l.values.train_file !== undefined);
-    if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 }, source: 'demo defaults' });
+    const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 });
     const { pipeline, args } = resolveSettings(layers);
     if (pipeline.task !== 'text-classification') {
       throw new ConfigError('task', `search runs text-classification trials only, got "${pipeline.task}"; tune other tasks with repeated \`finetune train\` runs`);
@@ -38,7 +66,8 @@ export function registerSearch(program: Command): void {
     if (opts.warmupRatios) space.warmup_ratio = parseValues('warmup_ratio', String(opts.warmupRatios));
     if (opts.weightDecays) space.weight_decay = parseValues('weight_decay', String(opts.weightDecays));
     const trials = opts.random ? randomTrials(space, Number(opts.random), args.seed) : gridTrials(space);
-    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    const print = (s: string): void => printLine(s);
+    for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
     const data = isDemo ? spamAssassinDataset() : undefined;
     const { results, bestDir } = await runSearch(
@@ -52,6 +81,12 @@ export function registerSearch(program: Command): void {
       (r, total) => print(`trial ${r.trial} done (${r.trial + 1}/${total}): ${args.metric_for_best_model} ${r.metric.toFixed(4)}`),
     );
     print(`\n${formatResults(results, args.metric_for_best_model)}`);
-    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json)`);
+    let reportNote = '';
+    if (args.report) {
+      const path = join(args.output_dir, 'report.html');
+      await writeHtmlReport(path, searchRunLog(results, args, describeSettings(pipeline, args), bestDir));
+      reportNote = `; report: ${path}`;
+    }
+    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json${reportNote})`);
   });
 }

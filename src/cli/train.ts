@@ -5,15 +5,18 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
+import { DEFAULT_PIPELINE_CONFIG, describeSettings, resolveSettings, type PipelineConfig, type PipelineTask } from '../pipeline/config.ts';
 import { trainCausalLm } from '../pipeline/causal-lm.ts';
 import { DEMO_TRAINING_OVERRIDES, SCRATCH_TRAINING_DEFAULTS, runDemo } from '../pipeline/demo.ts';
 import { trainMaskedLm } from '../pipeline/masked-lm.ts';
 import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
-import { readConfigFile } from '../train/args.ts';
-import { createProgress } from './progress.ts';
+import { DEFAULT_TRAINING_ARGUMENTS, readConfigFile, type TrainingArguments } from '../train/args.ts';
+import { pushToHub } from '../hub/upload.ts';
+import { writeRunOutputs } from '../pipeline/run-outputs.ts';
+import { runVersions } from './versions.ts';
+import { createProgress, printLine, type Throughput } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
@@ -41,44 +44,95 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--lora-dropout <p>', 'lora_dropout', 'dropout on the LoRA input (default 0)'],
   ['--lora-target-modules <a,b>', 'lora_target_modules', 'modules to adapt, e.g. query,value or all-linear (default: PEFT\'s for the family: query,value for BERT/RoBERTa, q_lin,v_lin DistilBERT, c_attn GPT-2, q_proj,v_proj Llama)'],
   ['--merge-lora', 'merge_lora', 'save the LoRA adapter merged into full weights instead of the adapter folder'],
+  ['--blank-labels <what>', 'blank_labels', 'rows with an empty label: error | drop'],
+  ['--label-names <a,b>', 'label_names', 'names of integer labels or tags, in id order (e.g. O,B-PER,I-PER for conll2003\'s ner_tags)'],
+  ['--class-weights <auto|file>', 'class_weights', 'weight the loss per class for imbalanced labels: auto (n_samples / (n_classes * count), as sklearn\'s "balanced") or a JSON file {"label": weight}'],
   ['--problem-type <t>', 'problem_type', 'single_label_classification | multi_label_classification | regression'],
-  ['--validation-split <f>', 'validation_split', 'fraction held out for validation (default 0.1)'],
-  ['--test-split <f>', 'test_split', 'fraction held out as a test split (default 0)'],
+  ['--validation-split <f>', 'validation_split', 'fraction held out for validation'],
+  ['--test-split <f>', 'test_split', 'fraction held out as a test split'],
   ['--strip-html', 'strip_html', 'remove HTML tags'],
   ['--strip-email-headers', 'strip_email_headers', 'remove e-mail headers'],
   ['--dedupe', 'dedupe', 'drop repeated texts'],
   ['--output-dir <dir>', 'output_dir', 'where the model, checkpoints, metrics.jsonl and report.html go'],
-  ['--num-train-epochs <n>', 'num_train_epochs', 'epochs (default 3)'],
+  ['--num-train-epochs <n>', 'num_train_epochs', 'epochs'],
   ['--max-steps <n>', 'max_steps', 'total optimizer steps (overrides epochs)'],
-  ['--learning-rate <lr>', 'learning_rate', 'peak learning rate (default 5e-5)'],
-  ['--per-device-train-batch-size <n>', 'per_device_train_batch_size', 'training batch size (default 16)'],
-  ['--per-device-eval-batch-size <n>', 'per_device_eval_batch_size', 'evaluation batch size (default 32)'],
+  ['--learning-rate <lr>', 'learning_rate', 'peak learning rate'],
+  ['--per-device-train-batch-size <n>', 'per_device_train_batch_size', 'training batch size'],
+  ['--per-device-eval-batch-size <n>', 'per_device_eval_batch_size', 'evaluation batch size'],
   ['--gradient-accumulation-steps <n>', 'gradient_accumulation_steps', 'micro-batches per optimizer step'],
   ['--weight-decay <w>', 'weight_decay', 'AdamW weight decay'],
   ['--warmup-ratio <f>', 'warmup_ratio', 'warmup as a fraction of steps'],
   ['--warmup-steps <n>', 'warmup_steps', 'warmup steps'],
   ['--lr-scheduler-type <s>', 'lr_scheduler_type', 'linear | cosine | constant | constant_with_warmup'],
   ['--max-grad-norm <x>', 'max_grad_norm', 'gradient clipping (0 disables)'],
-  ['--max-length <n>', 'max_length', 'truncate to this many tokens (default 128; text-generation: the block size of packed text)'],
+  ['--max-length <n>', 'max_length', 'truncate to this many tokens (text-generation: the block size of packed text)'],
   ['--eval-strategy <s>', 'eval_strategy', 'no | steps | epoch'],
   ['--eval-steps <n>', 'eval_steps', 'evaluate every N steps'],
   ['--save-strategy <s>', 'save_strategy', 'no | steps | epoch | best'],
   ['--save-steps <n>', 'save_steps', 'checkpoint every N steps'],
   ['--save-total-limit <n>', 'save_total_limit', 'checkpoints to keep (the best is always kept)'],
   ['--logging-steps <n>', 'logging_steps', 'log every N steps'],
-  ['--load-best-model-at-end <bool>', 'load_best_model_at_end', 'finish with the best evaluation\'s weights (default true)'],
+  ['--load-best-model-at-end <bool>', 'load_best_model_at_end', 'finish with the best evaluation\'s weights'],
   ['--metric-for-best-model <m>', 'metric_for_best_model', 'e.g. accuracy, f1_macro, loss'],
   ['--early-stopping-patience <n>', 'early_stopping_patience', 'stop after N evaluations without improvement'],
-  ['--seed <n>', 'seed', 'random seed (default 42)'],
+  ['--seed <n>', 'seed', 'random seed'],
   ['--group-by-length', 'group_by_length', 'batch texts of similar length together'],
   ['--resume-from-checkpoint <dir>', 'resume_from_checkpoint', 'a checkpoint-N folder, or "latest"'],
   ['--mlm-pretrain-epochs <n>', 'mlm_pretrain_epochs', 'masked-LM passes over the training text first (scratch models)'],
   ['--no-report', 'report', 'do not write report.html'],
+  ['--report-to <list>', 'report_to', 'also write: tensorboard (event files beside report.html) | none'],
+  ['--push-to-hub', 'push_to_hub', 'upload the output folder to the Hugging Face Hub at the end (token: --hub-token or HF_TOKEN)'],
+  ['--hub-model-id <user/name>', 'hub_model_id', 'the Hub repository to create or update (default: the output folder\'s name under your user)'],
+  ['--hub-token <token>', 'hub_token', 'Hub access token with write permission (default: the HF_TOKEN environment variable)'],
+  ['--hub-private-repo', 'hub_private_repo', 'create the Hub repository private'],
 ];
 
+function showDefault(v: unknown): string {
+  if (typeof v === 'number' && v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(); // 5e-5, not 0.00005
+  return typeof v === 'string' ? `"${v}"` : String(v);
+}
+
+/**
+ * The "(default ...)" part of a flag's help, read from the typed defaults (so help never drifts from
+ * them), with the different default of a model built from scratch (no --model) where there is one.
+ */
+export function defaultNote(flag: string, key: string): string {
+  const training = DEFAULT_TRAINING_ARGUMENTS as unknown as Record<string, unknown>;
+  const pipeline = DEFAULT_PIPELINE_CONFIG as unknown as Record<string, unknown>;
+  const v = key in training ? training[key] : pipeline[key];
+  if (v === null || v === undefined || Array.isArray(v) || (typeof v === 'boolean' && !flag.includes('<'))) return '';
+  const scratch = (SCRATCH_TRAINING_DEFAULTS as Record<string, unknown>)[key];
+  const scratchNote = scratch !== undefined && scratch !== v ? `; ${showDefault(scratch)} with no --model (a model built from scratch)` : '';
+  return ` (default ${key === 'max_steps' && v === -1 ? '-1: use --num-train-epochs' : showDefault(v)}${scratchNote})`;
+}
+
 export function addSettingFlags(cmd: Command): Command {
-  for (const [flag, , help] of SETTING_FLAGS) cmd.option(flag, help);
+  for (const [flag, key, help] of SETTING_FLAGS) cmd.option(flag, /\(default/.test(help) ? help : `${help}${defaultNote(flag, key)}`);
   return cmd.option('-c, --config <file>', 'YAML or JSON settings (keys as in transformers TrainingArguments; flags override)');
+}
+
+export type SettingsLayer = { values: Record<string, unknown>; source: string };
+
+/**
+ * The settings layers of `train` and `search`, lowest first: the demo's defaults (no data given) or the
+ * defaults for a model built from scratch (no --model), then the config file, then the flags. Both
+ * commands build their trials from the same layers, so a search trial runs with `train`'s defaults.
+ */
+export async function settingsLayers(
+  opts: Record<string, unknown>,
+  cmd: Command,
+  demo: Record<string, unknown>,
+): Promise<{ layers: SettingsLayer[]; isDemo: boolean }> {
+  const layers: SettingsLayer[] = [];
+  if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
+  layers.push({ values: flagSettings(opts, cmd), source: 'command line' });
+  const isDemo = !layers.some((l) => l.values.train_file !== undefined || (l.values.task !== undefined && l.values.task !== 'text-classification'));
+  if (isDemo) layers.unshift({ values: demo, source: 'demo defaults' });
+  else if (!layers.some((l) => l.values.model !== undefined && l.values.model !== null)) {
+    // No pretrained model: a compact model trained from scratch wants a higher learning rate.
+    layers.unshift({ values: { ...SCRATCH_TRAINING_DEFAULTS }, source: 'defaults for a model built from scratch' });
+  }
+  return { layers, isDemo };
 }
 
 function camel(flag: string): string {
@@ -95,6 +149,12 @@ export function flagSettings(opts: Record<string, unknown>, cmd: Command): Recor
     out[key] = opts[name];
   }
   return out;
+}
+
+/** What one optimizer step processes: samples, or tokens for a causal LM (packed blocks of max_length). */
+export function throughputOf(p: PipelineConfig, a: TrainingArguments): Throughput {
+  const samples = a.per_device_train_batch_size * a.gradient_accumulation_steps;
+  return p.task === 'text-generation' ? { perUnit: samples * a.max_length, name: 'tokens' } : { perUnit: samples, name: 'samples' };
 }
 
 export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseModel?: string; adapter?: boolean }, print: (s: string) => void): void {
@@ -163,6 +223,8 @@ Examples:
   $ finetune train                                  # offline demo: spam detection, compact BERT, ~3 min
   $ finetune train --model ./bert-base-uncased --train-file reviews.csv --text-column review --label-column stars
   $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --output-dir sms-model
+  $ finetune train --train-file sms.tsv --format tsv --no-header --column-names label,text --class-weights auto --report-to tensorboard
+  $ HF_TOKEN=hf_... finetune train --train-file reviews.csv --push-to-hub --hub-model-id you/reviews-model
   $ finetune train -c settings.yaml --learning-rate 3e-5     # flags override the file
   $ finetune train --task token-classification --train-file ner.jsonl --tokens-column tokens --tags-column ner_tags
   $ finetune train --task question-answering --train-file squad.jsonl --max-length 384 --doc-stride 128
@@ -170,23 +232,19 @@ Examples:
   $ finetune train --task text-generation --model ./stories260K --train-file stories.txt --lora-r 8 --lora-alpha 16 --output-dir stories-lora
   $ finetune train --task text-generation --model ./gpt2 --train-file chats.jsonl --lora-r 16 --merge-lora   # "messages" or "prompt"/"completion" JSONL
 
-Config file keys are the snake_case names above (and transformers' TrainingArguments names).`,
+The demo (no --train-file) uses: ${Object.entries(DEMO_TRAINING_OVERRIDES).map(([k, v]) => `${k} ${String(v)}`).join(', ')}.
+Config file keys are the snake_case names above; every transformers TrainingArguments name is accepted,
+and the ones finetune does not implement (fp16, gradient_checkpointing...) say "not supported" and what to use.
+Beside the model, train writes training_args.json, all_results.json, README.md (model card), predictions.jsonl
+(test split) and report.html.`,
     );
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
-    const layers: { values: Record<string, unknown>; source: string }[] = [];
-    if (typeof opts.config === 'string') layers.push({ values: await readConfigFile(opts.config), source: opts.config });
-    const flags = flagSettings(opts, cmd);
-    layers.push({ values: flags, source: 'command line' });
-    const isDemo = !layers.some((l) => l.values.train_file !== undefined || (l.values.task !== undefined && l.values.task !== 'text-classification'));
-    if (isDemo) layers.unshift({ values: { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 }, source: 'demo defaults' });
-    else if (!layers.some((l) => l.values.model !== undefined && l.values.model !== null)) {
-      // No pretrained model: a compact model trained from scratch wants a higher learning rate.
-      layers.unshift({ values: { ...SCRATCH_TRAINING_DEFAULTS }, source: 'defaults for a model built from scratch' });
-    }
+    const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 });
     const { pipeline, args } = resolveSettings(layers);
-    const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    const print = (s: string): void => printLine(s);
+    for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     const controller = new AbortController();
-    const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
+    const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, { unit: 'steps', throughput: throughputOf(pipeline, args) }) };
     // SIGINT (Ctrl-C) / SIGTERM: stop at the next step boundary, write a resumable checkpoint, exit 130 / 143.
     let stoppedBy: NodeJS.Signals | null = null;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -218,6 +276,12 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       if (interrupted.checkpoint) print(`resume with:\n  ${resumeCommand(interrupted.checkpoint)}`);
       process.exitCode = stoppedBy === 'SIGTERM' ? 143 : 130;
       return;
+    }
+    const written = await writeRunOutputs(pipeline, args, run, runVersions());
+    print(`wrote ${written.join(', ')} to ${run.outputDir}`);
+    if (args.push_to_hub) {
+      const pushed = await pushToHub(run.outputDir, { repoId: args.hub_model_id, token: args.hub_token ?? process.env.HF_TOKEN ?? null, private: args.hub_private_repo, onMessage: print });
+      print(`pushed ${pushed.files.length} files to ${pushed.url}${pushed.commitOid ? ` (commit ${pushed.commitOid.slice(0, 12)})` : ''}`);
     }
     printNextSteps(run, print);
   });

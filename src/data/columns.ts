@@ -66,6 +66,18 @@ export interface QaColumns {
 /** How a table's columns map onto a task. */
 export type ColumnMapping = TextColumns | TokenColumns | QaColumns;
 
+/**
+ * When a CSV/TSV was read with the other delimiter (one column whose name holds tabs or commas), says
+ * which format the file looks like, so a wrong --format (or extension) is named as the cause.
+ */
+export function delimiterHint(table: Table): string {
+  if (table.columns.length !== 1) return '';
+  const only = table.columns[0] as string;
+  if (table.format === 'csv' && only.includes('\t')) return ' The file looks tab-separated: pass --format tsv.';
+  if (table.format === 'tsv' && only.includes(',')) return ' The file looks comma-separated: pass --format csv.';
+  return '';
+}
+
 /** Throw a DataError naming the file, the missing column, and the columns that do exist. */
 export function requireColumn(table: Table, column: string, role: string): void {
   if (table.columns.includes(column)) return;
@@ -73,11 +85,9 @@ export function requireColumn(table: Table, column: string, role: string): void 
   const hint = close !== undefined ? ` Did you mean "${close}"?` : '';
   const headerHint =
     table.format === 'csv' || table.format === 'tsv'
-      ? ' If the file has no header row, set hasHeader: false and give columnNames.'
+      ? ' If the file has no header row, pass --no-header --column-names a,b (config: has_header: false, column_names).'
       : '';
-  throw new DataError(
-    `${table.file}: the ${role} column "${column}" does not exist. Columns in the file: ${table.columns.join(', ')}.${hint}${headerHint}`,
-  );
+  throw new DataError(`${table.file}: the ${role} column "${column}" does not exist. Columns in the file: ${table.columns.join(', ')}.${delimiterHint(table)}${hint}${headerHint}`);
 }
 
 function where(table: Table, i: number): string {
@@ -105,7 +115,7 @@ function scalarLabel(table: Table, i: number, column: string, v: CellValue, name
   if (names === undefined || (typeof v === 'string' && names.includes(s))) return s;
   const k = Number(s);
   if (!Number.isInteger(k) || k < 0 || k >= names.length) {
-    throw new DataError(`${where(table, i)}: label ${JSON.stringify(s)} is not an index into the ${names.length} label names (${names.join(', ')})`);
+    throw new DataError(`${where(table, i)}: label ${JSON.stringify(s)} is not an index into the ${names.length} label names of --label-names (${names.join(', ')})`);
   }
   return names[k] as string;
 }
@@ -184,7 +194,7 @@ function buildTextDataset(table: Table, m: TextColumns): TextDataset {
   if (blank.count > 0 && (m.blankLabels ?? 'error') === 'error') {
     throw new DataError(
       `${table.file}: ${blank.count} row${blank.count === 1 ? ' has' : 's have'} a blank label in column "${labelCols[0]}" (${describeOrigins(table.originKind, blankOrigins)}). ` +
-        `Fill them in, remove those rows, or set blankLabels: "drop" to skip them.`,
+        `Fill them in, remove those rows, or pass --blank-labels drop (config: blank_labels: drop) to skip them.`,
     );
   }
   return { file: table.file, originKind: table.originKind, steps: blank.toSteps(), task: m.task, labelled: labelCols.length > 0, examples };

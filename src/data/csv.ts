@@ -204,7 +204,7 @@ export function parseDelimited(text: string, file: string, opts: DelimitedOption
     if (records.length === 1) {
       throw new FileFormatError(
         file,
-        `has a header (${columns.join(', ')}) but no data rows. If this line is data, set hasHeader: false and give columnNames.`,
+        `has a header (${columns.join(', ')}) but no data rows. If this line is data, pass --no-header --column-names a,b (config: has_header: false, column_names).`,
         lines[0],
       );
     }

@@ -26,6 +26,8 @@ export {
   encodeSingleLabels,
   encodeMultiLabels,
   encodeTags,
+  nearDuplicateLabels,
+  nearDuplicateLabelsWarning,
 } from './labels.ts';
 export type { LabelMap, UnknownLabel } from './labels.ts';
 export { BatchSampler, lengthGroupedOrder } from './sampler.ts';

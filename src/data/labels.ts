@@ -172,3 +172,27 @@ export function encodeTags(ds: Dataset, map: LabelMap): Int32Array[] {
   assertKnownLabels(ds, map);
   return ds.examples.map((ex) => Int32Array.from(ex.tags ?? [], (t) => map.label2id[t] as number));
 }
+
+/**
+ * Groups of labels that differ only by letter case or surrounding space ("spam", "Spam", " spam "): they
+ * are separate classes to the model, which is rarely what the data meant.
+ *
+ * @example
+ * nearDuplicateLabels(['ham', 'Spam', 'spam']); // [['Spam', 'spam']]
+ */
+export function nearDuplicateLabels(labels: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const l of labels) {
+    const k = l.trim().toLowerCase();
+    groups.set(k, [...(groups.get(k) ?? []), l]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
+/** A warning naming the near-duplicate labels of `labels` (null when there are none). */
+export function nearDuplicateLabelsWarning(labels: readonly string[], file: string): string | null {
+  const groups = nearDuplicateLabels(labels);
+  if (groups.length === 0) return null;
+  const named = groups.map((g) => g.map((l) => JSON.stringify(l)).join(' / ')).join('; ');
+  return `warning: ${file}: labels that differ only by case or surrounding space will be trained as separate classes: ${named}. If they mean the same class, make them identical in the data and run again.`;
+}

@@ -101,7 +101,7 @@ function sniffTextFormat(text: string, file: string, ext: string): TableFormat {
   if (firstLine.includes(',')) return 'csv';
   throw new FileFormatError(
     file,
-    'cannot tell the format from the extension or the first line (no tab, comma, "{" or "["). Pass format: "csv", "tsv", "jsonl", "json" or "parquet".',
+    'cannot tell the format from the extension or the first line (no tab, comma, "{" or "["); pass --format csv, tsv, jsonl, json or parquet',
     1,
   );
 }

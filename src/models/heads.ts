@@ -33,6 +33,37 @@ function checkClassIds(what: string, ids: Int32Array, numLabels: number, allowIg
   }
 }
 
+/** Per-class loss weights of a model, keyed by its config object (set by setClassWeights). */
+const CLASS_WEIGHTS = new WeakMap<HfConfig, readonly number[]>();
+
+/**
+ * Weights the single-label classification loss of the model owning `config` per class, as PyTorch's
+ * CrossEntropyLoss(weight=w): sum_i w[y_i] * CE_i / sum_i w[y_i]. Training only: nothing is saved, and
+ * `null` removes the weights. (For imbalanced labels; see src/pipeline/class-weights.ts.)
+ * @example setClassWeights(model.hfConfig, [0.57, 4.1]);
+ */
+export function setClassWeights(config: HfConfig, weights: readonly number[] | null): void {
+  if (weights === null) {
+    CLASS_WEIGHTS.delete(config);
+    return;
+  }
+  if (weights.length !== config.num_labels || weights.some((w) => !(w >= 0) || !Number.isFinite(w))) {
+    throw new ConfigError('class_weights', `needs ${config.num_labels} finite weights >= 0 (one per label), got ${JSON.stringify(weights)}`);
+  }
+  CLASS_WEIGHTS.set(config, [...weights]);
+}
+
+/** PyTorch's weighted cross-entropy (mean over the weight of the rows' classes), composed from differentiable ops. */
+export function weightedCrossEntropy(logits: Tensor, targets: Tensor, weights: readonly number[]): Tensor {
+  const ids = F.contiguous(targets).intData;
+  const rowW = Float64Array.from(ids, (y) => weights[y] ?? 0);
+  const total = rowW.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) throw new DataError(`class_weights: every label in this batch has weight 0 (labels ${[...new Set(ids)].join(', ')})`);
+  const perRow = F.crossEntropy(logits, targets, { ignoreIndex: IGNORE_INDEX, reduction: 'none' });
+  const w = Tensor.from(rowW.map((x) => x / total), [ids.length], logits.dtype, logits.backend);
+  return F.sum(F.mul(perRow, w));
+}
+
 /**
  * Sequence-classification loss as transformers computes it. Sets `config.problem_type` when it was
  * null (transformers does the same on the first batch with labels, and saves it).
@@ -51,7 +82,8 @@ export function sequenceClassificationLoss(logits: Tensor, labels: Tensor, confi
     if (labels.size !== B) throw new DataError(`single-label classification needs one label per example: labels ${labels.describe()} for ${B} examples`);
     const flat = F.reshape(labels, [B]);
     checkClassIds('text-classification', F.contiguous(flat).intData, N, false);
-    return F.crossEntropy(logits, flat, { ignoreIndex: IGNORE_INDEX });
+    const weights = CLASS_WEIGHTS.get(config);
+    return weights ? weightedCrossEntropy(logits, flat, weights) : F.crossEntropy(logits, flat, { ignoreIndex: IGNORE_INDEX });
   }
   const target = labels.dtype === logits.dtype ? labels : F.cast(labels, logits.dtype);
   if (problem === 'regression') {

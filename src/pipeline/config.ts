@@ -41,6 +41,7 @@ export interface PipelineConfig {
   dedupe: boolean; // drop repeated texts
   normalize_unicode: boolean; // NFKC normalisation
   blank_labels: 'error' | 'drop'; // what to do with rows whose label is empty
+  label_names: string[] | null; // names of integer labels (text classification) or tags (token classification), in id order, like a ClassLabel
   // Compact model built from scratch when `model` is null (the offline demo):
   scratch_vocab_size: number; // WordPiece vocabulary trained on the training text
   scratch_hidden_size: number;
@@ -85,6 +86,7 @@ export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
   dedupe: false,
   normalize_unicode: false,
   blank_labels: 'error',
+  label_names: null,
   scratch_vocab_size: 8000,
   scratch_hidden_size: 128,
   scratch_num_layers: 2,
@@ -140,7 +142,7 @@ function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unkno
     rec[key] = n;
   } else if (key === 'lora_target_modules') {
     rec[key] = parseTargetModules(v);
-  } else if (key === 'column_names') {
+  } else if (key === 'column_names' || key === 'label_names') {
     rec[key] = v === null ? null : Array.isArray(v) ? v.map(String) : String(v).split(',').map((s) => s.trim());
   } else if (key === 'format') {
     if (v !== null && !['csv', 'tsv', 'jsonl', 'json', 'parquet'].includes(String(v))) throw new ConfigError(key, `must be csv, tsv, jsonl, json or parquet, got ${JSON.stringify(v)}`);
@@ -221,7 +223,7 @@ export function resolveSettings(layers: { values: Record<string, unknown>; sourc
     } catch (err) {
       if (err instanceof ConfigError && /is not a training setting/.test(err.message)) {
         const hint = closestKey(err.key, [...PIPELINE_KEYS, ...Object.keys(DEFAULT_TRAINING_ARGUMENTS)]);
-        throw new ConfigError(err.key, `is not a setting${source ? ` (in ${source})` : ''}${hint ? `; did you mean "${hint}"?` : ''}. Run \`finetune train --help\` for the list.`);
+        throw new ConfigError(err.key, `is not a setting${source ? ` (in ${source})` : ''}${hint ? `; did you mean "${hint}"?` : '.'} Run \`finetune train --help\` for the list.`);
       }
       throw err;
     }
@@ -240,4 +242,45 @@ export function preprocessOptions(p: PipelineConfig): PreprocessOptions {
     dedupe: p.dedupe ? 'text' : false,
     normalize: p.normalize_unicode ? 'NFKC' : false,
   };
+}
+
+/** The columns a task reads, as "role column" pairs for the settings log. */
+function columnsOf(p: PipelineConfig): string {
+  const q = (s: string): string => JSON.stringify(s);
+  switch (p.task) {
+    case 'token-classification':
+      return `tokens ${q(p.tokens_column)}, tags ${q(p.tags_column)}`;
+    case 'question-answering':
+      return `question ${q(p.question_column)}, context ${q(p.context_column)}, answers ${q(p.answers_column)}`;
+    case 'fill-mask':
+    case 'text-generation':
+      return `text ${q(p.text_column)}`;
+    default:
+      return `text ${q(p.text_column)}${p.text_pair_column ? `, text pair ${q(p.text_pair_column)}` : ''}, label ${q(p.label_column)}`;
+  }
+}
+
+/**
+ * The effective settings of a run as a few log lines (what the run will actually use once defaults,
+ * config file and flags are merged), printed before any work starts.
+ *
+ * @example
+ * describeSettings(pipeline, args, ['command line'])[0]; // 'settings: task text-classification, model ...'
+ */
+export function describeSettings(p: PipelineConfig, a: TrainingArguments, sources: string[] = []): string[] {
+  const length = a.max_steps > 0 ? `max_steps ${a.max_steps}` : `num_train_epochs ${a.num_train_epochs}`;
+  const warmup = a.warmup_steps > 0 ? `warmup_steps ${a.warmup_steps}` : `warmup_ratio ${a.warmup_ratio}`;
+  const batch = a.gradient_accumulation_steps > 1 ? `${a.per_device_train_batch_size} x ${a.gradient_accumulation_steps} accumulation steps` : String(a.per_device_train_batch_size);
+  const data = p.train_file
+    ? [`train ${p.train_file}`, p.validation_file ? `validation ${p.validation_file}` : `validation_split ${p.validation_split}`, p.test_file ? `test ${p.test_file}` : p.test_split > 0 ? `test_split ${p.test_split}` : 'no test split']
+    : [`validation_split ${p.validation_split}`, p.test_split > 0 ? `test_split ${p.test_split}` : 'no test split'];
+  const lines = [
+    `settings (${sources.length ? sources.join(', then ') : 'defaults'}):`,
+    `  task ${p.task}; model ${p.model ?? `none: a compact BERT built from scratch (L${p.scratch_num_layers} H${p.scratch_hidden_size}, ${p.scratch_vocab_size}-token vocabulary)`}`,
+    `  data: ${data.join(', ')}; columns: ${columnsOf(p)}${p.problem_type ? `; problem_type ${p.problem_type}` : ''}`,
+    `  training: learning_rate ${a.learning_rate}, batch size ${batch}, ${length}, ${warmup}, weight_decay ${a.weight_decay}, lr_scheduler_type ${a.lr_scheduler_type}, max_length ${a.max_length}, max_grad_norm ${a.max_grad_norm}, seed ${a.seed}`,
+    `  evaluation: eval_strategy ${a.eval_strategy}${a.eval_strategy === 'steps' ? ` every ${a.eval_steps}` : ''}, metric_for_best_model ${a.metric_for_best_model}, save_strategy ${a.save_strategy}; output_dir ${a.output_dir}`,
+  ];
+  if (p.lora_r > 0) lines.push(`  LoRA: r ${p.lora_r}, alpha ${p.lora_alpha}, dropout ${p.lora_dropout}, target modules ${p.lora_target_modules === null ? "PEFT's default for the family" : String(p.lora_target_modules)}${p.merge_lora ? ', merged at the end' : ''}`);
+  return lines;
 }

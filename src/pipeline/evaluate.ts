@@ -15,6 +15,35 @@ export interface EvalResult {
   /** Rows = true label, columns = predicted (single-label only). */
   confusionMatrix?: number[][];
   labels?: string[];
+  /** Precision, recall, F1 and support of every class (single-label only). */
+  perClass?: { label: string; precision: number; recall: number; f1: number; support: number }[];
+  /** One prediction per example, in data order (when asked for with `collectPredictions`). */
+  predictions?: ExamplePrediction[];
+}
+
+/** A single-label example's prediction: the true and predicted label, the predicted probability and the example's loss. */
+export interface ExamplePrediction {
+  /** The example's text (filled in by the caller, which has the dataset). */
+  text?: string;
+  label: string | null;
+  predicted: string;
+  score: number;
+  /** Cross-entropy of the true label, -log p(label) (null without a label). */
+  loss: number | null;
+}
+
+/** Softmax of one row of logits: the argmax, its probability, and -log p(ref). */
+function rowPrediction(logits: ArrayLike<number>, offset: number, K: number, ref: number | null): { k: number; p: number; nll: number | null } {
+  let max = -Infinity;
+  let k = 0;
+  for (let j = 0; j < K; j++) {
+    const v = logits[offset + j] as number;
+    if (v > max) [max, k] = [v, j];
+  }
+  let z = 0;
+  for (let j = 0; j < K; j++) z += Math.exp((logits[offset + j] as number) - max);
+  const logZ = Math.log(z) + max;
+  return { k, p: 1 / z, nll: ref === null ? null : logZ - (logits[offset + ref] as number) };
 }
 
 function metricFor(problem: ProblemType, labels: string[]): StreamingMetric & { updateFromLogits?: (l: ArrayLike<number>, r: ArrayLike<number>) => void } {
@@ -30,8 +59,11 @@ export async function evaluateClassifier(
   problem: ProblemType,
   labels: string[],
   onBatch?: (done: number, total: number) => void,
+  collectPredictions = false,
 ): Promise<EvalResult> {
   const metric = metricFor(problem, labels);
+  const predictions: ExamplePrediction[] = [];
+  const K = labels.length;
   let lossSum = 0;
   let lossCount = 0;
   const total = Math.ceil(data.features.length / Math.max(1, data.batchesPerEpoch > 0 ? data.features.length / data.batchesPerEpoch : 1));
@@ -52,6 +84,13 @@ export async function evaluateClassifier(
           if (metric instanceof RegressionMetrics) metric.update(logits, refs);
           else metric.updateFromLogits?.(logits, refs);
         }
+        if (collectPredictions && problem === 'single_label_classification') {
+          for (let b = 0; b < batch.inputIds.shape[0]; b++) {
+            const ref = refs ? Number(refs[b]) : null;
+            const r = rowPrediction(logits, b * K, K, ref);
+            predictions.push({ label: ref === null ? null : (labels[ref] as string), predicted: labels[r.k] as string, score: r.p, loss: r.nll });
+          }
+        }
       }),
     );
     done++;
@@ -62,6 +101,10 @@ export async function evaluateClassifier(
   const metrics = { ...metric.compute() };
   if (lossCount > 0) metrics.loss = lossSum / lossCount;
   const result: EvalResult = { metrics, labels };
-  if (metric instanceof ClassificationMetrics) result.confusionMatrix = metric.confusionMatrix();
+  if (metric instanceof ClassificationMetrics) {
+    result.confusionMatrix = metric.confusionMatrix();
+    result.perClass = metric.perClass();
+  }
+  if (collectPredictions && problem === 'single_label_classification') result.predictions = predictions;
   return result;
 }

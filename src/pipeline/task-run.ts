@@ -325,7 +325,7 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
     });
     say(ev, `report: ${reportPath}`);
   }
-  return { task: input.task, outputDir: args.output_dir, train: result, validation: valResult, test: testResult, labels: input.labels, reportPath };
+  return { task: input.task, outputDir: args.output_dir, train: result, validation: valResult, test: testResult, labels: input.labels, reportPath, ...(input.dataCounts ? { dataCounts: input.dataCounts } : {}) };
 }
 
 /** Train / validation / test splits of one task's data. */

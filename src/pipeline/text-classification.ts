@@ -3,8 +3,9 @@
 // evaluate on the test split, save a Hugging Face folder, write metrics.jsonl and report.html.
 // The CLI's `finetune train` is a thin shell over trainTextClassifier().
 
-import { assertKnownLabels, labelMapFromDataset, loadDataset, type Features, type LabelMap, type TextDataset } from '../data/index.ts';
-import { DataError } from '../errors.ts';
+import { assertKnownLabels, labelMapFromDataset, loadDataset, nearDuplicateLabelsWarning, type Features, type LabelMap, type TextDataset } from '../data/index.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { setClassWeights } from '../models/heads.ts';
 import type { ProblemType, TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -12,6 +13,7 @@ import { FeatureBatches } from '../train/batches.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import type { TrainResult } from '../train/trainer.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
+import { resolveClassWeights } from './class-weights.ts';
 import { evaluateClassifier, type EvalResult } from './evaluate.ts';
 import { loadClassifier, type LoadedClassifier } from './models.ts';
 import { countsOf, loadSplits, scratchTaskModel, trainEvaluateSave } from './task-run.ts';
@@ -31,6 +33,10 @@ export interface ClassifierRun {
   test: EvalResult | null;
   labels: string[];
   reportPath: string | null;
+  /** The loss weight of each label, when --class-weights was given. */
+  classWeights?: Record<string, number>;
+  /** Split sizes and preparation notes (for all_results.json and the model card). */
+  dataCounts?: { trainExamples?: number; validationExamples?: number; testExamples?: number; preparation?: string[] };
 }
 
 /** Tokenises text examples into features with labels encoded by the label map. */
@@ -63,6 +69,7 @@ export async function readTextDataset(file: string, p: PipelineConfig, problem: 
       ...(p.text_pair_column ? { textPair: p.text_pair_column } : {}),
       ...(labelled ? { label: p.label_column } : {}),
       blankLabels: p.blank_labels,
+      ...(p.label_names ? { labelNames: p.label_names } : {}),
     },
     preprocess: preprocessOptions(p),
   });
@@ -98,6 +105,8 @@ export async function trainTextClassifier(
     if (validation.examples.length) assertKnownLabels(validation, labelMap);
     if (test?.examples.length) assertKnownLabels(test, labelMap);
     ev?.message?.(`labels (${labelMap.labels.length}): ${labelMap.labels.join(', ')}`);
+    const similar = nearDuplicateLabelsWarning(labelMap.labels, train.file);
+    if (similar) ev?.message?.(similar);
   }
   const labels = labelMap?.labels ?? ['value'];
   // 3. Tokenizer and model.
@@ -112,6 +121,14 @@ export async function trainTextClassifier(
   }
   const persist = setUpLora(p, loaded, 'text-classification', ev);
   const { model, tokenizer } = loaded;
+  let classWeights: Record<string, number> | undefined;
+  if (args.class_weights !== null) {
+    if (!labelMap || problem !== 'single_label_classification') throw new ConfigError('class_weights', `applies to single-label classification; problem_type is ${problem}`);
+    const w = resolveClassWeights(args.class_weights, labelMap, train.examples.map((e) => e.label ?? ''));
+    setClassWeights(model.hfConfig, w);
+    classWeights = Object.fromEntries(labelMap.labels.map((l, i) => [l, w[i] as number]));
+    ev?.message?.(`class weights (${args.class_weights}): ${labelMap.labels.map((l, i) => `${l} ${(w[i] as number).toFixed(4)}`).join(', ')}`);
+  }
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
   ev?.message?.(`model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
   // 4. Features.
@@ -123,15 +140,20 @@ export async function trainTextClassifier(
     groupByLength: args.group_by_length,
     padTokenId,
   });
-  const evaluator = (ds: TextDataset | undefined) => {
+  const evaluator = (ds: TextDataset | undefined, collectPredictions = false) => {
     if (!ds || ds.examples.length === 0) return null;
     const batches = new FeatureBatches(textFeatures(ds, tokenizer, maxLength, labelMap), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m: TaskModel) => evaluateClassifier(m, batches, problem, labels);
+    return async (m: TaskModel) => {
+      const r = await evaluateClassifier(m, batches, problem, labels, undefined, collectPredictions);
+      r.predictions?.forEach((pred, i) => (pred.text = ds.examples[i]?.text));
+      return r;
+    };
   };
   // 5-6. Train, evaluate, save, report.
-  return trainEvaluateSave(
-    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test), labels, dataFile: train.file, dataCounts: countsOf(splits), ...(persist ? { persist } : {}) },
+  const run = await trainEvaluateSave(
+    { task: 'text-classification', loaded, train: trainBatches, validate: evaluator(validation), test: evaluator(test, true), labels, dataFile: train.file, dataCounts: countsOf(splits), ...(persist ? { persist } : {}) },
     args,
     ev,
   );
+  return classWeights ? { ...run, classWeights } : run;
 }

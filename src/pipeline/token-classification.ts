@@ -10,6 +10,7 @@ import {
   assertKnownLabels,
   buildLabelMap,
   labelMapFromDataset,
+  nearDuplicateLabelsWarning,
   loadDataset,
   type Features,
   type LabelMap,
@@ -49,7 +50,7 @@ export async function readTokenDataset(file: string, p: PipelineConfig, labelled
       ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
       ...(p.column_names ? { columnNames: p.column_names } : {}),
     },
-    columns: { task: 'token_classification', tokens: p.tokens_column, ...(labelled ? { tags: p.tags_column } : {}) },
+    columns: { task: 'token_classification', tokens: p.tokens_column, ...(labelled ? { tags: p.tags_column } : {}), ...(p.label_names ? { tagNames: p.label_names } : {}) },
     preprocess: preprocessOptions(p),
   });
   if (ds.task !== 'token_classification') throw new DataError(`${file}: expected word lists with tags`);
@@ -152,6 +153,8 @@ export async function trainTokenClassifier(
   if (validation.examples.length) assertKnownLabels(validation, labelMap);
   if (test?.examples.length) assertKnownLabels(test, labelMap);
   say(ev, `tags (${labelMap.labels.length}): ${labelMap.labels.join(', ')}`);
+  const similar = nearDuplicateLabelsWarning(labelMap.labels, train.file);
+  if (similar) say(ev, similar);
   // 3. Tokenizer and model.
   let loaded: LoadedTaskModel;
   if (p.model) {

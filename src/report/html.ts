@@ -93,29 +93,61 @@ function evalMetricNames(records: readonly LogRecord[]): string[] {
   return names.sort((a, b) => (a === 'loss' ? -1 : b === 'loss' ? 1 : 0));
 }
 
-function trainingCharts(records: readonly LogRecord[]): string {
+function trainingCharts(records: readonly LogRecord[], lrSchedule?: [number, number][]): string {
   const boxes: string[] = [];
   const trainLoss = seriesOf(records, (r) => r.loss);
   const evalLoss = seriesOf(records, (r) => r.eval?.['loss']);
   const loss: Series[] = [];
-  if (trainLoss.length > 0) loss.push({ name: 'train', points: trainLoss, color: PALETTE[0] as string, markers: false });
+  if (trainLoss.length > 0) loss.push({ name: 'train', points: trainLoss, color: PALETTE[0] as string, markers: trainLoss.length <= 2 });
   if (evalLoss.length > 0) loss.push({ name: 'eval', points: evalLoss, color: PALETTE[1] as string, markers: true });
   boxes.push(chartBox(lineChart(loss, { title: 'Loss', xLabel: 'step', width: 540, height: 300 })));
-  const lr = seriesOf(records, (r) => r.lr);
+  const lr = lrSchedule && lrSchedule.length > 0 ? lrSchedule : seriesOf(records, (r) => r.lr);
   if (lr.length > 0) boxes.push(chartBox(lineChart([{ name: 'learning rate', points: lr, color: PALETTE[2] as string, markers: false }], { title: 'Learning rate', xLabel: 'step', yInclude: [0], width: 540, height: 300 })));
   const gn = seriesOf(records, (r) => r.gradNorm);
   if (gn.length > 0) boxes.push(chartBox(lineChart([{ name: 'gradient norm', points: gn, color: PALETTE[3] as string, markers: false }], { title: 'Gradient norm (before clipping)', xLabel: 'step', yInclude: [0], width: 540, height: 300 })));
   return `<div class="charts wide">${boxes.join('')}</div>`;
 }
 
+/**
+ * Metric series with identical values at every step folded into one chart (single-label micro
+ * precision, recall and F1 all equal accuracy): the first name keeps the chart and lists the others.
+ */
+export function foldIdenticalSeries(names: readonly string[], series: (name: string) => [number, number][]): { name: string; also: string[]; points: [number, number][] }[] {
+  const out: { name: string; also: string[]; points: [number, number][] }[] = [];
+  const same = (a: [number, number][], b: [number, number][]): boolean => a.length === b.length && a.every(([x, y], i) => x === b[i]![0] && Math.abs(y - b[i]![1]) <= 1e-12 * Math.max(1, Math.abs(y)));
+  for (const name of names) {
+    const pts = series(name);
+    const twin = out.find((o) => same(o.points, pts));
+    if (twin) twin.also.push(name);
+    else out.push({ name, also: [], points: pts });
+  }
+  return out;
+}
+
 function metricCharts(records: readonly LogRecord[]): string {
   const names = evalMetricNames(records).filter((n) => n !== 'loss' && !NOT_PLOTTED.has(n));
   if (names.length === 0) return '<p class="sub">No evaluation metrics were logged during training.</p>';
-  const boxes = names.map((name, i) => {
-    const pts = seriesOf(records, (r) => r.eval?.[name]);
-    return chartBox(lineChart([{ name, points: pts, color: PALETTE[(i + 4) % PALETTE.length] as string, markers: true }], { title: name, xLabel: 'step', width: 360, height: 230 }));
+  const folded = foldIdenticalSeries(names, (name) => seriesOf(records, (r) => r.eval?.[name]));
+  const boxes = folded.map(({ name, also, points }, i) => {
+    const title = also.length ? `${name} (= ${also.join(' = ')})` : name;
+    return chartBox(lineChart([{ name, points, color: PALETTE[(i + 4) % PALETTE.length] as string, markers: true }], { title, xLabel: 'step', width: 360, height: 230 }));
   });
   return `<div class="charts">${boxes.join('')}</div>`;
+}
+
+function perEntityTable(rows: NonNullable<RunSummary['perEntity']>): string {
+  const body = rows
+    .map((c) => `<tr><td>${esc(c.type)}</td><td class="num">${c.precision.toFixed(4)}</td><td class="num">${c.recall.toFixed(4)}</td><td class="num">${c.f1.toFixed(4)}</td><td class="num">${c.support}</td></tr>`)
+    .join('');
+  return `<table><tr><th>entity</th><th class="num">precision</th><th class="num">recall</th><th class="num">F1</th><th class="num">support</th></tr>${body}</table>`;
+}
+
+function misclassifiedTable(rows: NonNullable<RunSummary['misclassified']>): string {
+  const clip = (t: string): string => (t.length > 220 ? `${t.slice(0, 220)}…` : t);
+  const body = rows
+    .map((r) => `<tr><td>${esc(clip(r.text))}</td><td>${esc(r.label)}</td><td>${esc(r.predicted)}</td><td class="num">${r.score.toFixed(3)}</td><td class="num">${r.loss.toFixed(3)}</td></tr>`)
+    .join('');
+  return `<table><tr><th>text</th><th>true</th><th>predicted</th><th class="num">p(predicted)</th><th class="num">loss</th></tr>${body}</table>`;
 }
 
 function metricsTable(metrics: Record<string, number>): string {
@@ -185,6 +217,7 @@ function kvTable(entries: [string, string][]): string {
 
 /** The headline metric: the best checkpoint's, else the first final metric that is not a loss. */
 function headline(s: RunSummary): [string, string, string] | null {
+  if (s.headline) return [`${s.headline.split} ${s.headline.metric}`, formatMetric(s.headline.metric, s.headline.value), s.headline.split === 'test' ? 'held-out test split' : 'best evaluation'];
   if (s.bestCheckpoint) return [`best ${s.bestCheckpoint.metric}`, formatMetric(s.bestCheckpoint.metric, s.bestCheckpoint.value), `step ${s.bestCheckpoint.step}`];
   const fm = Object.entries(s.finalMetrics ?? {}).find(([k]) => !/loss|count|runtime/.test(k));
   return fm ? [fm[0], formatMetric(fm[0], fm[1]), s.finalSplit ?? 'final'] : null;
@@ -204,10 +237,11 @@ export function renderHtmlReport(log: RunLog): string {
   const badgeClass = status === 'completed' ? '' : status === 'failed' ? ' bad' : ' warn';
   const last = records[records.length - 1];
   const cards: string[] = [];
-  if (s.task) cards.push(card('task', s.task));
-  if (s.model) cards.push(card('model', s.model, s.modelType));
   const h = headline(s);
   if (h) cards.push(card(h[0], h[1], h[2]));
+  if (s.task) cards.push(card('task', s.task));
+  if (s.model) cards.push(card('model', s.model, s.modelType));
+  for (const [k, v] of Object.entries(s.throughput ?? {})) cards.push(card(k, formatNumber(v)));
   const total = s.durations?.['total'] ?? (last?.time !== undefined ? last.time : undefined);
   if (total !== undefined) cards.push(card('duration', formatDuration(total)));
   if (last) cards.push(card('steps', String(last.step), `epoch ${formatNumber(last.epoch)}`));
@@ -226,13 +260,13 @@ export function renderHtmlReport(log: RunLog): string {
   body.push(`<div class="cards">${cards.join('')}</div>`);
 
   body.push('<h2>Training</h2>');
-  body.push(records.length > 0 ? trainingCharts(records) : '<p class="sub">No training steps were logged.</p>');
+  body.push(records.length > 0 || s.lrSchedule ? trainingCharts(records, s.lrSchedule) : '<p class="sub">No training steps were logged.</p>');
   if (records.some((r) => r.eval !== undefined)) {
     body.push('<h2>Evaluation during training</h2>');
     body.push(metricCharts(records));
   }
 
-  if (s.finalMetrics || s.confusionMatrix || s.perClass) {
+  if (s.finalMetrics || s.confusionMatrix || s.perClass || s.perEntity) {
     body.push(`<h2>Final evaluation${s.finalSplit ? ` (${esc(s.finalSplit)})` : ''}</h2><div class="cols">`);
     if (s.finalMetrics) body.push(`<div>${metricsTable(s.finalMetrics)}</div>`);
     if (s.confusionMatrix) {
@@ -241,6 +275,13 @@ export function renderHtmlReport(log: RunLog): string {
     }
     body.push('</div>');
     if (s.perClass) body.push(`<h3>Per class</h3>${perClassTable(s.perClass)}`);
+    if (s.perEntity) body.push(`<h3>Per entity type</h3>${perEntityTable(s.perEntity)}`);
+    if (s.misclassified && s.misclassified.length > 0) body.push(`<h3>Misclassified examples with the highest loss</h3>${misclassifiedTable(s.misclassified)}`);
+  }
+
+  if (s.generations && s.generations.length > 0) {
+    body.push('<h2>Sample generations</h2><p class="sub">Greedy continuations of the trained model.</p>');
+    body.push(`<table><tr><th>prompt</th><th>continuation</th></tr>${s.generations.map((g) => `<tr><td>${esc(g.prompt || '(start of text)')}</td><td>${esc(g.text)}</td></tr>`).join('')}</table>`);
   }
 
   if (s.search && s.search.trials.length > 0) {
@@ -252,6 +293,7 @@ export function renderHtmlReport(log: RunLog): string {
   if (s.hyperparameters && Object.keys(s.hyperparameters).length > 0) {
     body.push(`<div><h3>Hyperparameters</h3>${kvTable(Object.entries(s.hyperparameters).map(([k, v]) => [k, v === null ? '—' : typeof v === 'number' ? formatNumber(v) : String(v)]))}</div>`);
   }
+  if (s.settings && Object.keys(s.settings).length > 0) body.push(`<div><h3>Settings</h3>${kvTable(Object.entries(s.settings))}</div>`);
   const details: [string, string][] = [];
   if (s.data?.train) details.push(['train data', s.data.train]);
   if (s.data?.validation) details.push(['validation data', s.data.validation]);

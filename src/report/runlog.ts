@@ -75,6 +75,20 @@ export interface RunSummary {
   perClass?: { label: string; precision: number; recall: number; f1: number; support: number }[];
   search?: { metric: string; direction: 'maximize' | 'minimize'; trials: SearchTrial[] };
   notes?: string[];
+  /** The run's headline number: the test metric, else the best evaluation metric. */
+  headline?: { metric: string; value: number; split: string };
+  /** The learning rate of every optimizer step from step 1 (from the schedule), so warmup shows. */
+  lrSchedule?: [step: number, lr: number][];
+  /** Throughput figures by name, e.g. { 'train samples/s': 410, 'train steps/s': 12.8 }. */
+  throughput?: Record<string, number>;
+  /** Entity-level scores of token classification (seqeval), one row per entity type. */
+  perEntity?: { type: string; precision: number; recall: number; f1: number; support: number }[];
+  /** The misclassified examples of the final split with the highest loss. */
+  misclassified?: { text: string; label: string; predicted: string; score: number; loss: number }[];
+  /** Sample continuations of the trained causal LM (greedy), for text generation. */
+  generations?: { prompt: string; text: string }[];
+  /** Every setting of the run by name (model, data, columns, labels, LoRA, versions...). */
+  settings?: Record<string, string>;
 }
 
 /** Everything the HTML report needs. */

@@ -125,7 +125,7 @@ export function lineChart(series: readonly Series[], opts: ChartOptions): string
       const d = s.points.map(([x, y], k) => `${k === 0 ? 'M' : 'L'}${r(sx(x))} ${r(sy(y))}`).join('');
       parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8" stroke-linejoin="round"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`);
     }
-    if (s.markers ?? s.points.length <= 60) {
+    if ((s.markers ?? s.points.length <= 60) || s.points.length === 1) {
       for (const [x, y] of s.points) {
         parts.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3.2" fill="${color}"><title>${escapeXml(`${s.name} — step ${formatNumber(x)}: ${fmt(y)}`)}</title></circle>`);
       }

@@ -375,7 +375,7 @@ export class Tokenizer {
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; chatTemplate?: string; extra?: Record<string, unknown> } = {}): string {
     const source = opts.chatTemplate ?? this.config.chatTemplate;
     if (!source) {
-      throw new ConfigError('chat_template', 'this tokenizer has no chat template: add "chat_template" to tokenizer_config.json or pass opts.chatTemplate');
+      throw new ConfigError('chat_template', 'this tokenizer has no chat template: add "chat_template" to tokenizer_config.json, or pass --chat-template FILE (a Jinja template)');
     }
     const vars: Record<string, unknown> = { messages, add_generation_prompt: opts.addGenerationPrompt ?? false, ...opts.extra };
     for (const n of SPECIAL_TOKEN_NAMES) vars[`${n}_token`] = this.config.specialTokens[n] ?? '';

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, FileFormatError } from '../errors.ts';
 import { SCHEDULES, type ScheduleName } from '../optim/schedules.ts';
+import { UNSUPPORTED_TRAINING_ARGUMENTS, isHarmless, notSupportedMessage } from './hf-args.ts';
 
 export interface TrainingArguments {
   output_dir: string; // where checkpoints, the final model, metrics.jsonl and report.html go
@@ -39,6 +40,12 @@ export interface TrainingArguments {
   max_length: number; // truncate inputs to this many tokens (capped by the model's maximum)
   resume_from_checkpoint: string | null; // a checkpoint folder, or "latest" in output_dir
   report: boolean; // write report.html at the end
+  report_to: string[]; // integrations beside report.html: [] or ["tensorboard"] (event files in output_dir)
+  class_weights: string | null; // text/token classification: "auto" (n_samples / (n_classes * count)) or a JSON file {label: weight}; null = unweighted
+  push_to_hub: boolean; // upload the output folder to the Hugging Face Hub at the end
+  hub_model_id: string | null; // "user/name" of the Hub repository (default: the output folder's name under the token's user)
+  hub_token: string | null; // Hub token (default: the HF_TOKEN environment variable, read by the CLI)
+  hub_private_repo: boolean | null; // create the repository private (null = the Hub's default)
 }
 
 export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
@@ -73,9 +80,15 @@ export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
   max_length: 128,
   resume_from_checkpoint: null,
   report: true,
+  report_to: [],
+  class_weights: null,
+  push_to_hub: false,
+  hub_model_id: null,
+  hub_token: null,
+  hub_private_repo: null,
 };
 
-type Kind = 'int' | 'number' | 'bool' | 'string' | 'string?' | 'bool?' | readonly string[];
+type Kind = 'int' | 'number' | 'bool' | 'string' | 'string?' | 'bool?' | 'list' | readonly string[];
 
 const KINDS: { [K in keyof TrainingArguments]: Kind } = {
   output_dir: 'string',
@@ -109,7 +122,16 @@ const KINDS: { [K in keyof TrainingArguments]: Kind } = {
   max_length: 'int',
   resume_from_checkpoint: 'string?',
   report: 'bool',
+  report_to: 'list',
+  class_weights: 'string?',
+  push_to_hub: 'bool',
+  hub_model_id: 'string?',
+  hub_token: 'string?',
+  hub_private_repo: 'bool?',
 };
+
+/** report_to values finetune writes ("all" means every one of them; "none" none). */
+export const REPORT_INTEGRATIONS = ['tensorboard'] as const;
 
 /** Old or alternative spellings users bring from transformers. */
 const ALIASES: Record<string, keyof TrainingArguments> = {
@@ -157,7 +179,7 @@ function coerce(key: keyof TrainingArguments, value: unknown, source: string): u
     case 'number': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
       if (typeof n !== 'number' || !Number.isFinite(n)) bad(`must be a number`);
-      if (kind === 'int' && !Number.isInteger(n)) bad('must be a whole number');
+      if (kind === 'int' && !Number.isInteger(n) && !(key === 'warmup_steps' && (n as number) > 0 && (n as number) < 1)) bad('must be a whole number');
       return n;
     }
     case 'bool':
@@ -175,6 +197,17 @@ function coerce(key: keyof TrainingArguments, value: unknown, source: string): u
       if (value === null) return null;
       if (typeof value !== 'string') bad('must be a string');
       return value;
+    case 'list': {
+      const items = value === null ? [] : Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : bad('must be a name or a list of names');
+      const names = items.map((x: unknown) => String(x).trim()).filter((x) => x !== '' && x !== 'none');
+      if (names.includes('all')) return [...REPORT_INTEGRATIONS];
+      for (const n of names) {
+        if (!(REPORT_INTEGRATIONS as readonly string[]).includes(n)) {
+          throw new ConfigError(key, `not supported: ${key} ${n} (use ${REPORT_INTEGRATIONS.join(', ')} or none; report.html is always written)`);
+        }
+      }
+      return [...new Set(names)];
+    }
   }
   return value;
 }
@@ -187,10 +220,18 @@ export function applyOverrides(base: TrainingArguments, overrides: Record<string
     if (value === undefined) continue;
     const key = (ALIASES[rawKey] ?? rawKey) as keyof TrainingArguments;
     if (!(key in KINDS)) {
+      const unsupported = UNSUPPORTED_TRAINING_ARGUMENTS[rawKey];
+      if (unsupported) {
+        if (isHarmless(unsupported, value)) continue;
+        throw new ConfigError(rawKey, `${notSupportedMessage(rawKey, unsupported)}${source ? ` (in ${source})` : ''}`);
+      }
       const hint = closestKey(rawKey, known);
-      throw new ConfigError(rawKey, `is not a training setting${source ? ` (in ${source})` : ''}${hint ? `; did you mean "${hint}"?` : ''}. Run \`finetune train --help\` for the list.`);
+      throw new ConfigError(rawKey, `is not a training setting${source ? ` (in ${source})` : ''}${hint ? `; did you mean "${hint}"?` : '.'} Run \`finetune train --help\` for the list.`);
     }
-    (out as unknown as Record<string, unknown>)[key] = coerce(key, value, source);
+    const v = coerce(key, value, source);
+    // transformers v5: a warmup_steps below 1 is a fraction of the total steps (the old warmup_ratio).
+    if (key === 'warmup_steps' && typeof v === 'number' && v > 0 && v < 1) out.warmup_ratio = v;
+    else (out as unknown as Record<string, unknown>)[key] = v;
   }
   return validate(out);
 }

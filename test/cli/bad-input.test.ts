@@ -53,7 +53,7 @@ describe('bad input to finetune train', () => {
     expectFailure(train(file('ok.csv', 'text,label\n"a",x\n"b",y\n'), ['--config', cfg]), /learning_rat.*did you mean "learning_rate"/);
   });
   it('a learning rate of "fast" names the key', () => {
-    expectFailure(train(file('ok2.csv', 'text,label\n"a",x\n"b",y\n'), ['--learning-rate', 'fast']), /learning_rate.*must be a number.*"fast"/);
+    expectFailure(train(file('ok2.csv', 'text,label\n"a",x\n"b",y\n'), ['--learning-rate', 'fast']), /--learning-rate: must be a number.*"fast"/);
   });
   it('a missing data file names it', () => {
     expectFailure(train(join(dir, 'nope.csv')), /nope\.csv/);

@@ -112,14 +112,14 @@ describe('finetune generate (stories260K)', { skip }, () => {
 
     const r = cli(['--model', HF, '--chat', chatFile]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /hf: the tokenizer has no chat template, so --chat cannot be rendered; add "chat_template" .* or give the text with --prompt/);
+    assert.match(r.stderr, /hf: the tokenizer has no chat template, so --chat cannot be rendered; pass --chat-template FILE, add "chat_template" .* or give the text with --prompt/);
   });
 
   it('bad flags and folders are clear errors with a non-zero exit', () => {
     const bad: [string[], RegExp][] = [
       [['--greedy', '--temperature', '0.7'], /--greedy takes the most likely token, so --temperature would do nothing/],
       [['--top-p', 'high'], /--top-p must be a number, got "high"/],
-      [['--temperature', '0'], /temperature.*must be > 0/],
+      [['--temperature', '-0.5'], /--temperature must be >= 0 \(0 means greedy\)/], // 0 itself is greedy (generate-context.test.ts)
       [['--adapter', tmp], /no adapter_config\.json; --adapter takes a PEFT adapter folder/],
     ];
     for (const [flags, re] of bad) {
