@@ -11,6 +11,7 @@ import { trainQuestionAnswering } from '../pipeline/question-answering.ts';
 import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classification.ts';
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
 import { readConfigFile } from '../train/args.ts';
+import { prepareOutputDir } from '../io/output-dir.ts';
 import { createProgress } from './progress.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
@@ -23,6 +24,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--format <fmt>', 'format', 'csv | tsv | jsonl | json | parquet (default: from the extension)'],
   ['--no-header', 'has_header', 'CSV/TSV files have no header row (name columns with --column-names)'],
   ['--column-names <a,b>', 'column_names', 'column names for header-less CSV/TSV'],
+  ['--max-record-size <n>', 'max_record_size', 'longest CSV row / JSONL line accepted, in characters (default 1048576)'],
   ['--text-column <name>', 'text_column', 'text column (default "text"; several: "subject,body")'],
   ['--text-pair-column <name>', 'text_pair_column', 'second text of a pair'],
   ['--label-column <name>', 'label_column', 'label column (default "label")'],
@@ -46,6 +48,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--strip-email-headers', 'strip_email_headers', 'remove e-mail headers'],
   ['--dedupe', 'dedupe', 'drop repeated texts'],
   ['--output-dir <dir>', 'output_dir', 'where the model, checkpoints, metrics.jsonl and report.html go'],
+  ['--overwrite-output-dir', 'overwrite_output_dir', 'replace another run\'s checkpoints and metrics in --output-dir (default: refuse)'],
   ['--num-train-epochs <n>', 'num_train_epochs', 'epochs (default 3)'],
   ['--max-steps <n>', 'max_steps', 'total optimizer steps (overrides epochs)'],
   ['--learning-rate <lr>', 'learning_rate', 'peak learning rate (default 5e-5)'],
@@ -157,6 +160,8 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       layers.unshift({ values: { ...SCRATCH_TRAINING_DEFAULTS }, source: 'defaults for a model built from scratch' });
     }
     const { pipeline, args } = resolveSettings(layers);
+    // Before reading any data: the folder is usable, no other run holds it, it holds no other run's files.
+    const releaseOutputDir = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
     const controller = new AbortController();
     const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
@@ -173,7 +178,12 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
       'fill-mask': trainMaskedLm,
       'text-generation': trainCausalLm,
     }[pipeline.task];
-    const run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
+    let run: ClassifierRun;
+    try {
+      run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
+    } finally {
+      releaseOutputDir();
+    }
     process.off('SIGINT', onSignal);
     printNextSteps(run, print);
   });

@@ -3,6 +3,7 @@
 // process dies mid-write. Not here: locking between concurrent writers (last rename wins).
 
 import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -77,4 +78,36 @@ export async function writeJsonAtomic(path: string, value: unknown, space = 2): 
   const text = JSON.stringify(value, null, space);
   if (text === undefined) throw new TypeError(`writeJsonAtomic(${path}): value is not JSON-serialisable`);
   await writeFileAtomic(path, text + '\n');
+}
+
+/**
+ * Synchronous twin of writeFileAtomic for small files (logs rewritten on resume): temp file beside the
+ * target, fsync, rename; the temp file is removed on any error.
+ */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o644);
+  let ok = false;
+  try {
+    let off = 0;
+    while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+    ok = true;
+  } finally {
+    if (!ok) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+    }
+  }
 }

@@ -222,6 +222,7 @@ function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions 
     ...(p.format ? { format: p.format } : {}),
     ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
     ...(p.column_names ? { columnNames: p.column_names } : {}),
+      maxRecordSize: p.max_record_size,
   };
 }
 

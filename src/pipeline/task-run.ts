@@ -4,7 +4,7 @@
 // write metrics.jsonl and report.html; and the data splits (loadSplits) every task starts from.
 // Not here: data reading, features or metrics of any one task (each task's own file).
 
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPrepSteps, splitDataset, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
@@ -12,6 +12,8 @@ import { DataError, ModelError } from '../errors.ts';
 import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
+import { prepareOutputDir } from '../io/output-dir.ts';
+import { truncateMetricsLog } from '../train/checkpoint.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import { fromPretrained, type FromPretrainedOptions } from '../models/pretrained.ts';
@@ -204,10 +206,18 @@ function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
  * the validation and test splits, save the model folder, append metrics.jsonl and write report.html.
  */
 export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: TrainingArguments, ev?: PipelineEvents): Promise<TaskRun> {
+  const persist = input.persist ?? wholeModel(input.loaded);
+  const release = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
+  try {
+    return await trainInLockedFolder(input, args, persist, ev);
+  } finally {
+    release();
+  }
+}
+
+async function trainInLockedFolder(input: TrainEvaluateSaveInput, args: TrainingArguments, persist: ModelPersistence, ev?: PipelineEvents): Promise<TaskRun> {
   const { loaded, validate } = input;
   const { model } = loaded;
-  const persist = input.persist ?? wholeModel(loaded);
-  mkdirSync(args.output_dir, { recursive: true });
   const logPath = join(args.output_dir, 'metrics.jsonl');
   const history: LogRecord[] = [];
   let bar: ReturnType<NonNullable<PipelineEvents['progress']>> | null = null;
@@ -237,7 +247,10 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
       onMessage: (m) => say(ev, m),
     },
   });
-  if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
+  if (args.resume_from_checkpoint) {
+    const step = await trainer.resume(args.resume_from_checkpoint);
+    truncateMetricsLog(logPath, step); // the lost part of the interrupted run is logged again
+  }
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
   const valResult = validate ? await validate(model) : null;
