@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadCheckpointTensors, SAFETENSORS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME } from '../io/checkpoint.ts';
+import { checkConfigAgainstWeights } from '../io/config-weights.ts';
 import { makeHfConfig, parseHfConfig, writeHfConfig, type HfConfig, type ProblemType } from '../io/hf-config.ts';
 import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
@@ -301,6 +302,7 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
     }
   }
   const ckpt = await loadCheckpointTensors(dir);
+  checkConfigAgainstWeights(config, ckpt.tensors, configFile, { ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false }); // before allocating
   const model = family.build(task, config);
   const info = loadCheckpointInto(model, ckpt.tensors, { source: dir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
   const warn = options.warn ?? ((m: string) => console.warn(m));
