@@ -111,3 +111,51 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     }
   }
 }
+
+/** Files that make up a model folder (replaced as a whole by replaceModelFolder; everything else is carried over). */
+const MODEL_FILE = /^(config\.json|generation_config\.json|.*\.safetensors|model\.safetensors\.index\.json|tokenizer.*|vocab.*|merges\.txt|special_tokens_map\.json|added_tokens\.json|.*\.model|chat_template\.jinja|adapter_config\.json)$/;
+
+/**
+ * Saves a model folder so that a kill at any moment leaves either the old model or the new one whole at
+ * `dir`, never new weights beside an old config: `fill` writes the new model into a folder beside `dir`;
+ * the other entries of `dir` (checkpoints, metrics, reports, the run lock) are moved into it; then `dir` is
+ * renamed aside, the new folder renamed in, and the old one removed. Between the two renames `dir` is absent
+ * for an instant and both complete folders exist (`<dir>.old-<pid>`, `<dir>.new-<pid>`).
+ *
+ * @example await replaceModelFolder('runs/sms', (tmp) => savePretrained(model, tmp));
+ */
+export async function replaceModelFolder(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const { readdir, rm, mkdir: mk, rename: mv } = await import('node:fs/promises');
+  const clean = dir.replace(/[\\/]+$/, '');
+  const tmp = `${clean}.new-${process.pid}`;
+  const old = `${clean}.old-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mk(tmp);
+  try {
+    await fill(tmp);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  let existing: string[] = [];
+  try {
+    existing = await readdir(clean);
+  } catch {
+    existing = [];
+  }
+  if (existing.length === 0) {
+    await rm(clean, { recursive: true, force: true });
+    await mv(tmp, clean);
+    await fsyncDir(dirname(clean));
+    return;
+  }
+  const written = new Set(await readdir(tmp));
+  for (const name of existing) {
+    if (written.has(name) || MODEL_FILE.test(name)) continue; // the old model's files go away with it
+    await mv(join(clean, name), join(tmp, name));
+  }
+  await mv(clean, old);
+  await mv(tmp, clean);
+  await fsyncDir(dirname(clean));
+  await rm(old, { recursive: true, force: true });
+}

@@ -13,6 +13,7 @@ import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import { prepareOutputDir } from '../io/output-dir.ts';
+import { replaceModelFolder } from '../io/atomic.ts';
 import { truncateMetricsLog } from '../train/checkpoint.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
@@ -195,7 +196,7 @@ function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
     checkpoint: (dir) => saveClassifier(loaded, dir),
     load: (dir) => loadWeightsInto(loaded, dir),
     final: async (dir) => {
-      await saveClassifier(loaded, dir);
+      await replaceModelFolder(dir, (tmp) => saveClassifier(loaded, tmp)); // old or new model whole, never a mix
       return `config.json with ${loaded.model.architecture}, model.safetensors, tokenizer files`;
     },
   };
