@@ -1,7 +1,9 @@
 // `finetune serve` (HTTP inference service) and `finetune export` (ONNX for transformers.js and ONNX
 // Runtime, or a Hugging Face folder for Python): thin shells over src/serve and src/export.
 
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { ConfigError } from '../errors.ts';
 import { EXPORT_DESCRIPTION, exportModel } from '../export/index.ts';
 import { SERVE_DESCRIPTION, installSignalHandlers, startServer } from '../serve/index.ts';
 import type { TaskName } from '../models/types.ts';
@@ -12,6 +14,25 @@ function int(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got "${v}"`);
     return n;
   };
+}
+
+/** The bearer token: --token, else the first line of --api-token-file, else $FINETUNE_API_TOKEN (undefined: none). */
+export function resolveApiToken(flag: string | undefined, file: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined && file !== undefined) throw new ConfigError('api_token_file', 'give either --token or --api-token-file, not both');
+  if (flag !== undefined) return flag;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('api_token_file', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); --api-token-file takes a file holding the token`);
+    }
+    const first = text.split(/\r?\n/)[0]!.trim();
+    if (first === '') throw new ConfigError('api_token_file', `${file} is empty; put the token on its first line`);
+    return first;
+  }
+  const e = env?.trim();
+  return e === undefined || e === '' ? undefined : e;
 }
 
 export function registerDeploy(program: Command): void {
@@ -28,7 +49,8 @@ export function registerDeploy(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body', int('body-limit'), 1024 * 1024)
     .option('--max-text-length <n>', 'longest text in characters', int('max-text-length'), 20_000)
     .option('--timeout-ms <n>', 'time allowed per request (504 beyond)', int('timeout-ms'), 30_000)
-    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics')
+    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics (visible in ps: prefer --api-token-file or FINETUNE_API_TOKEN)')
+    .option('--api-token-file <file>', 'read the bearer token from this file (first line)')
     .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
     .option('--max-new-tokens <n>', 'text-generation: the most tokens one request may ask for', int('max-new-tokens'), 256)
     .option('--adapter <dir>', 'text-generation: a LoRA adapter folder (PEFT layout) applied to the model')
@@ -38,10 +60,11 @@ export function registerDeploy(program: Command): void {
         model: string,
         o: {
           host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number;
-          maxTextLength: number; timeoutMs: number; token?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
+          maxTextLength: number; timeoutMs: number; token?: string; apiTokenFile?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
         },
       ) => {
         const log = (line: string): void => void process.stderr.write(`${line}\n`);
+        const token = resolveApiToken(o.token, o.apiTokenFile, process.env.FINETUNE_API_TOKEN);
         const server = await startServer(model, {
           host: o.host,
           port: o.port,
@@ -52,7 +75,7 @@ export function registerDeploy(program: Command): void {
           bodyLimit: o.bodyLimit,
           maxTextLength: o.maxTextLength,
           timeoutMs: o.timeoutMs,
-          ...(o.token ? { token: o.token } : {}),
+          ...(token !== undefined ? { token } : {}),
           ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
           maxNewTokens: o.maxNewTokens,
           ...(o.adapter ? { adapter: o.adapter } : {}),
