@@ -49,6 +49,10 @@ export function registerDeploy(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body', int('body-limit'), 1024 * 1024)
     .option('--max-text-length <n>', 'longest text in characters', int('max-text-length'), 20_000)
     .option('--timeout-ms <n>', 'time allowed per request (504 beyond)', int('timeout-ms'), 30_000)
+    .option('--header-timeout-ms <n>', 'time a client has to send its request headers', int('header-timeout-ms'), 10_000)
+    .option('--request-timeout-ms <n>', 'time a client has to send the whole request (slow bodies are cut)', int('request-timeout-ms'), 30_000)
+    .option('--keep-alive-timeout-ms <n>', 'how long an idle keep-alive connection stays open', int('keep-alive-timeout-ms'), 5_000)
+    .option('--max-connections <n>', 'most open connections (new ones beyond it are closed)', int('max-connections'), 512)
     .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics (visible in ps: prefer --api-token-file or FINETUNE_API_TOKEN)')
     .option('--api-token-file <file>', 'read the bearer token from this file (first line)')
     .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
@@ -60,7 +64,8 @@ export function registerDeploy(program: Command): void {
         model: string,
         o: {
           host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number;
-          maxTextLength: number; timeoutMs: number; token?: string; apiTokenFile?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
+          maxTextLength: number; timeoutMs: number; headerTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number;
+          token?: string; apiTokenFile?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
         },
       ) => {
         const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -75,6 +80,10 @@ export function registerDeploy(program: Command): void {
           bodyLimit: o.bodyLimit,
           maxTextLength: o.maxTextLength,
           timeoutMs: o.timeoutMs,
+          headersTimeoutMs: o.headerTimeoutMs,
+          requestTimeoutMs: o.requestTimeoutMs,
+          keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+          maxConnections: o.maxConnections,
           ...(token !== undefined ? { token } : {}),
           ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
           maxNewTokens: o.maxNewTokens,

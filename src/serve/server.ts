@@ -7,7 +7,9 @@
 // (batcher.ts), the generation thread (generator.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import { basename, resolve } from 'node:path';
+import { installBodyChecks } from './body.ts';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 // The server is an entry point: use the native backend when its addon loads (the reference one otherwise).
 import { nativeAvailable, setNumThreads } from '../backend/index.ts';
@@ -48,6 +50,14 @@ export interface ServeOptions {
   maxItemsPerRequest?: number;
   /** Time allowed per predict request, ms (default 30,000); beyond it: 504 (a generation stops at its next token). */
   timeoutMs?: number;
+  /** Time a client has to send all request headers, ms (default 10,000); beyond it the connection is closed. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send the whole request (headers and body), ms (default 30,000): slow bodies are cut. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, ms (default 5,000). */
+  keepAliveTimeoutMs?: number;
+  /** Most open connections; beyond it new ones are closed at once (default 512). */
+  maxConnections?: number;
   /** text-generation: the most new tokens a request may ask for with parameters.max_new_tokens (default 256). */
   maxNewTokens?: number;
   /** A LoRA adapter folder (PEFT layout) applied on top of the model. */
@@ -100,6 +110,10 @@ const DEFAULTS = {
   maxTextLength: DEFAULT_MAX_TEXT_LENGTH,
   maxItemsPerRequest: 64,
   timeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 512,
   maxNewTokens: DEFAULT_MAX_NEW_TOKENS_LIMIT,
 } as const;
 
@@ -126,6 +140,11 @@ function describeFastifyError(err: { code?: string; statusCode?: number; message
       return [415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json'];
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return [400, 'invalid_json', 'the body is empty; send {"inputs": ...}'];
+    case 'FT_UNSUPPORTED_CHARSET':
+    case 'FT_UNSUPPORTED_ENCODING':
+      return [415, 'unsupported_media_type', err.message];
+    case 'FT_INVALID_UTF8':
+      return [400, 'invalid_utf8', err.message];
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return [400, 'bad_request', 'the Content-Length header does not match the body'];
     default:
@@ -158,6 +177,11 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   checkInt('maxItemsPerRequest', o.maxItemsPerRequest, 1);
   checkInt('timeoutMs', o.timeoutMs, 1);
   checkInt('maxNewTokens', o.maxNewTokens, 1, 1_000_000);
+  checkInt('headersTimeoutMs', o.headersTimeoutMs, 100, 3_600_000);
+  checkInt('requestTimeoutMs', o.requestTimeoutMs, 100, 3_600_000);
+  checkInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 0, 3_600_000);
+  checkInt('maxConnections', o.maxConnections, 1, 1_000_000);
+  if (o.headersTimeoutMs > o.requestTimeoutMs) throw new ConfigError('headersTimeoutMs', `(--header-timeout-ms ${o.headersTimeoutMs}) must not exceed --request-timeout-ms (${o.requestTimeoutMs})`);
   if (typeof o.host !== 'string' || o.host === '') throw new ConfigError('host', 'must be an interface address such as 127.0.0.1');
   if (o.token !== undefined && o.token.length < 8) throw new ConfigError('token', 'a bearer token needs at least 8 characters');
   const log = o.log ?? (() => undefined);
@@ -221,7 +245,23 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   const tokenDigest = o.token === undefined ? null : digest(o.token);
   let closing = false;
 
-  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: o.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Our own http.Server: fastify's defaults (no timeouts, 30 s checks) let slow or half-sent requests hold
+    // connections forever; here headers, whole requests and idle keep-alives are bounded, checked every second.
+    serverFactory: (handler) => {
+      const server = createServer(
+        { headersTimeout: o.headersTimeoutMs, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: o.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs) },
+        handler,
+      );
+      server.maxConnections = o.maxConnections;
+      return server;
+    },
+  });
+  installBodyChecks(app, o.bodyLimit);
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
     const [status, code, message] = describeFastifyError(err, o.bodyLimit);
