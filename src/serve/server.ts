@@ -317,7 +317,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
     }
     let prepared: PreparedRequest;
     try {
-      prepared = requests.prepare(body['inputs'], body['parameters']);
+      prepared = await requests.prepareAsync(body['inputs'], body['parameters']); // yields between items: /health stays responsive
     } catch (err) {
       if (err instanceof PipelineInputError) return sendError(reply, 400, 'invalid_input', err.message, err.field);
       throw err;
