@@ -13,6 +13,7 @@ import { installBodyChecks } from './body.ts';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 // The server is an entry point: use the native backend when its addon loads (the reference one otherwise).
 import { nativeAvailable, setNumThreads } from '../backend/index.ts';
+import { setPoolLimit, trimPool } from '../tensor/memory.ts';
 import { ConfigError, FinetuneError, ModelError } from '../errors.ts';
 import type { TaskName } from '../models/types.ts';
 import { isRecord } from '../pipelines/parse.ts';
@@ -215,6 +216,18 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   }
   const task = requests.task;
   const modelName = basename(resolve(modelDir));
+  // The tensor buffer pool keeps at most twice the model's size in free buffers (plus 64 MiB), and is
+  // emptied when the server has been idle for a while, so resident memory follows the load, not its history.
+  if (pipe !== null) setPoolLimit(2 * 4 * pipe.model.numParameters() + 64 * 2 ** 20);
+  let idleTimer: NodeJS.Timeout | null = null;
+  const IDLE_TRIM_MS = 2000;
+  const armIdleTrim = (): void => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      if ((rowBatcher ?? genBatcher)!.depth === 0) trimPool();
+    }, IDLE_TRIM_MS);
+    idleTimer.unref();
+  };
   const metrics = new ServerMetrics(() => (rowBatcher ?? genBatcher)!.depth);
   const batchOptions = { maxQueue: o.maxQueue, timeoutMs: o.timeoutMs };
   const rowBatcher: MicroBatcher<EncodeResult, RowOutput> | null =
@@ -227,6 +240,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
           onBatch: ({ rows, seconds }) => {
             metrics.batchSize.observe(rows);
             metrics.batchSeconds.observe(seconds);
+            armIdleTrim();
           },
         });
   // text-generation: one request per "batch" (its prompts decode together, left-padded, exactly as
@@ -374,6 +388,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
       // Connections that went idle after their last in-flight response would otherwise wait out keep-alive.
       app.server.closeIdleConnections();
       await stopped;
+      if (idleTimer) clearTimeout(idleTimer);
       pipe?.dispose();
       await worker?.close();
       log('stopped');

@@ -41,7 +41,7 @@ function closedWithin(write: (s: Socket) => void, ms: number): Promise<{ after: 
 }
 
 function post(body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`http://127.0.0.1:${port}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  return fetch(`http://127.0.0.1:${port}/v1/predict`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) });
 }
 
 describe('hostile HTTP', () => {
