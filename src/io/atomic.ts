@@ -3,7 +3,7 @@
 // process dies mid-write. Not here: locking between concurrent writers (last rename wins).
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -158,4 +158,36 @@ export async function replaceModelFolder(dir: string, fill: (tmp: string) => Pro
   await mv(tmp, clean);
   await fsyncDir(dirname(clean));
   await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * Finishes a replaceModelFolder() that was killed between its two renames (`dir` absent, `<dir>.new-<pid>`
+ * complete beside it): renames the new folder in and removes the old one. Returns whether it did anything.
+ * Only folders of processes that are gone are touched.
+ */
+export function recoverModelFolderSwap(dir: string): boolean {
+  const clean = dir.replace(/[\\/]+$/, '');
+  const parent = dirname(clean);
+  const base = basename(clean);
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return false;
+  }
+  const dead = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+  const side = (kind: 'new' | 'old') =>
+    names.map((n) => new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.${kind}-(\\d+)$`).exec(n)).filter((m): m is RegExpExecArray => m !== null && dead(Number(m[1])));
+  const fresh = side('new');
+  if (existsSync(clean) || fresh.length === 0) return false;
+  renameSync(join(parent, fresh[0]![0]), clean);
+  for (const m of side('old')) rmSync(join(parent, m[0]), { recursive: true, force: true });
+  return true;
 }

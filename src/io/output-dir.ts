@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { writeFileAtomicSync } from './atomic.ts';
+import { recoverModelFolderSwap, writeFileAtomicSync } from './atomic.ts';
 
 export const LOCK_NAME = '.finetune.lock';
 
@@ -244,6 +244,7 @@ export function prepareOutputDir(dir: string, opts: OutputDirOptions): () => voi
     mine.count++;
     return once(() => release(abs));
   }
+  if (recoverModelFolderSwap(abs)) process.stderr.write(`note: ${dir}: finished a model save that was interrupted between its two renames\n`);
   checkOutputDir(dir, opts);
   const created = !existsSync(abs);
   makeDirs(abs);

@@ -75,9 +75,14 @@ export async function readCheckpoint(dir: string): Promise<{ state: TrainerState
   const m: Float32Array[] = [];
   const v: Float32Array[] = [];
   for (let i = 0; opt.tensors.has(`exp_avg.${i}`); i++) {
-    m.push(toFloat32(opt.tensors.get(`exp_avg.${i}`)!, { copy: true }));
+    const mi = opt.tensors.get(`exp_avg.${i}`)!;
     const vi = opt.tensors.get(`exp_avg_sq.${i}`);
     if (!vi) throw new FileFormatError(join(dir, OPTIMIZER_NAME), `exp_avg_sq.${i} missing`);
+    for (const [name, e] of [[`exp_avg.${i}`, mi], [`exp_avg_sq.${i}`, vi]] as const) {
+      // finetune writes the moments as F32; anything else is a damaged file, not something to convert.
+      if (e.dtype !== 'F32') throw new FileFormatError(join(dir, OPTIMIZER_NAME), `${name} is stored as ${e.dtype}, expected F32 (AdamW moments); the checkpoint is damaged`);
+    }
+    m.push(toFloat32(mi, { copy: true }));
     v.push(toFloat32(vi, { copy: true }));
   }
   return { state, optimizer: { m, v, step: state.optimizer_step } };

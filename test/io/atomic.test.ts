@@ -79,3 +79,29 @@ describe('replaceModelFolder', () => {
     assert.deepEqual(ls(root), ['model'], 'a failed save leaves no temp folder');
   });
 });
+
+describe('recoverModelFolderSwap', () => {
+  it('finishes a swap killed between its two renames (only for a process that is gone)', async () => {
+    const { mkdtempSync, mkdirSync: mk, readFileSync: rd, readdirSync: ls, writeFileSync: wr } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join: j } = await import('node:path');
+    const { recoverModelFolderSwap } = await import('../../src/io/atomic.ts');
+    let dead = 4_000_000;
+    for (;; dead--) {
+      try {
+        process.kill(dead, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') break;
+      }
+    }
+    const root = mkdtempSync(j(tmpdir(), 'recover-'));
+    mk(j(root, `model.new-${dead}`));
+    wr(j(root, `model.new-${dead}`, 'config.json'), 'new');
+    mk(j(root, `model.old-${dead}`));
+    mk(j(root, `model.new-${process.pid}`)); // a live process's swap in progress: not touched
+    assert.equal(recoverModelFolderSwap(j(root, 'model')), true);
+    assert.equal(rd(j(root, 'model', 'config.json'), 'utf8'), 'new');
+    assert.deepEqual(ls(root).sort(), ['model', `model.new-${process.pid}`]);
+    assert.equal(recoverModelFolderSwap(j(root, 'model')), false, 'nothing to do once the folder exists');
+  });
+});
