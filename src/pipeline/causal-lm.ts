@@ -7,6 +7,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { replaceModelFolder } from '../io/atomic.ts';
 import { lmFeatures, readCausalLmDataset, type CausalLmFileOptions, type LmDataset } from '../data/causal-lm.ts';
 import { splitIndices } from '../data/index.ts';
 import { ConfigError, DataError, ModelError } from '../errors.ts';
@@ -168,13 +169,16 @@ function adapterPersistence(loaded: LoadedTaskModel, baseModel: string, merge: b
     checkpoint: (dir) => saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel }),
     load: (dir) => loadAdapterWeightsInto(model, dir),
     final: async (dir) => {
+      // The folder is swapped in whole (replaceModelFolder): a kill never leaves new weights beside old files.
       if (merge) {
         mergeLora(model);
-        await savePretrained(model, dir, { tokenizer });
+        await replaceModelFolder(dir, async (tmp) => void (await savePretrained(model, tmp, { tokenizer })));
         return `LoRA merged into the weights: config.json with ${model.architecture}, model.safetensors, tokenizer files`;
       }
-      await saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel });
-      await saveTokenizer(tokenizer, dir);
+      await replaceModelFolder(dir, async (tmp) => {
+        await saveLoraAdapter(model, tmp, { baseModelNameOrPath: baseModel });
+        await saveTokenizer(tokenizer, tmp);
+      });
       return `LoRA adapter in PEFT layout: ${ADAPTER_CONFIG_NAME}, ${ADAPTER_WEIGHTS_NAME}, tokenizer files; base model ${baseModel}`;
     },
   };
