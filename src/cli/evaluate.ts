@@ -35,7 +35,8 @@ function dataFlags(cmd: Command): Command {
     .option('--answers-column <name>', 'question-answering: answers column', 'answers')
     .option('--doc-stride <n>', 'question-answering: tokens shared by windows of a long context')
     .option('--max-length <n>', 'truncate to this many tokens (text-generation: block size of packed text)', '128')
-    .option('--batch-size <n>', 'examples per batch', '32');
+    .option('--batch-size <n>', 'examples per batch', '32')
+    .option('--max-record-size <n>', 'longest CSV row / JSONL line accepted, in characters (default 1048576)');
 }
 
 interface DataOpts {
@@ -56,6 +57,7 @@ interface DataOpts {
   docStride?: string;
   maxLength: string;
   batchSize: string;
+  maxRecordSize?: string;
   output?: string;
   adapter?: string;
 }
@@ -81,6 +83,7 @@ function settingsFrom(o: DataOpts, cmd: Command) {
         doc_stride: o.docStride,
         max_length: o.maxLength,
         per_device_eval_batch_size: o.batchSize,
+        max_record_size: o.maxRecordSize,
       },
     },
   ]);
