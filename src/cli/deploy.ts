@@ -52,7 +52,7 @@ export function registerDeploy(program: Command): void {
     .option('--header-timeout-ms <n>', 'time a client has to send its request headers', int('header-timeout-ms'), 10_000)
     .option('--request-timeout-ms <n>', 'time a client has to send the whole request (slow bodies are cut)', int('request-timeout-ms'), 30_000)
     .option('--keep-alive-timeout-ms <n>', 'how long an idle keep-alive connection stays open', int('keep-alive-timeout-ms'), 5_000)
-    .option('--max-connections <n>', 'most open connections (new ones beyond it are closed)', int('max-connections'), 512)
+    .option('--max-connections <n>', 'most open connections (new ones beyond it are closed; default 512, less under a lower ulimit -n)', int('max-connections'))
     .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics (visible in ps: prefer --api-token-file or FINETUNE_API_TOKEN)')
     .option('--api-token-file <file>', 'read the bearer token from this file (first line)')
     .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
@@ -64,7 +64,7 @@ export function registerDeploy(program: Command): void {
         model: string,
         o: {
           host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number;
-          maxTextLength: number; timeoutMs: number; headerTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number;
+          maxTextLength: number; timeoutMs: number; headerTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections?: number;
           token?: string; apiTokenFile?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
         },
       ) => {
@@ -83,7 +83,7 @@ export function registerDeploy(program: Command): void {
           headersTimeoutMs: o.headerTimeoutMs,
           requestTimeoutMs: o.requestTimeoutMs,
           keepAliveTimeoutMs: o.keepAliveTimeoutMs,
-          maxConnections: o.maxConnections,
+          ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
           ...(token !== undefined ? { token } : {}),
           ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
           maxNewTokens: o.maxNewTokens,

@@ -7,6 +7,7 @@
 // (batcher.ts), the generation thread (generator.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, resolve } from 'node:path';
 import { installBodyChecks } from './body.ts';
@@ -57,7 +58,7 @@ export interface ServeOptions {
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, ms (default 5,000). */
   keepAliveTimeoutMs?: number;
-  /** Most open connections; beyond it new ones are closed at once (default 512). */
+  /** Most open connections; beyond it new ones are closed at once (default 512, or less under a lower `ulimit -n`). */
   maxConnections?: number;
   /** text-generation: the most new tokens a request may ask for with parameters.max_new_tokens (default 256). */
   maxNewTokens?: number;
@@ -114,9 +115,27 @@ const DEFAULTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  maxConnections: 512,
   maxNewTokens: DEFAULT_MAX_NEW_TOKENS_LIMIT,
 } as const;
+
+/** The soft limit on open files (Linux /proc/self/limits; null elsewhere), so the connection cap fits under it. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Default connection cap: 512, but below `ulimit -n` (64 descriptors kept for the process's own files),
+ * so a flood of idle or half-sent connections is refused at the cap instead of exhausting descriptors.
+ */
+function defaultMaxConnections(): number {
+  const limit = openFileLimit();
+  return limit === null ? 512 : Math.max(8, Math.min(512, limit - 64));
+}
 
 function checkInt(key: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(key, `must be an integer from ${min} to ${max}, got ${v}`);
@@ -167,6 +186,7 @@ function describeFastifyError(err: { code?: string; statusCode?: number; message
 export async function startServer(modelDir: string, options: ServeOptions = {}): Promise<RunningServer> {
   const o: Required<Omit<ServeOptions, 'task' | 'token' | 'log' | 'numThreads' | 'adapter'>> & ServeOptions = {
     ...DEFAULTS,
+    maxConnections: defaultMaxConnections(),
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServeOptions),
   };
   checkInt('port', o.port, 0, 65535);

@@ -113,3 +113,19 @@ describe('hostile HTTP', () => {
     assert.ok(worst < blockedBefore / 2, `/health took ${worst.toFixed(0)} ms; the whole request tokenizes in ${blockedBefore.toFixed(0)} ms`);
   });
 });
+
+describe('connection cap under ulimit -n', () => {
+  it('the default cap stays below the soft open-file limit', async (t) => {
+    const { execFileSync } = await import('node:child_process');
+    try {
+      execFileSync('sh', ['-c', 'ulimit -n 128']);
+    } catch {
+      return t.skip('cannot lower ulimit -n here');
+    }
+    // A child with ulimit -n 128 reports the cap its server chose.
+    const code = `const { startServer } = await import(${JSON.stringify(new URL('../../src/serve/index.ts', import.meta.url).href)});
+      const s = await startServer(${JSON.stringify(SEQCLS_DIR)}, { port: 0 }); console.log(s.app.server.maxConnections); await s.close();`;
+    const out = execFileSync('sh', ['-c', `ulimit -n 128 && "${process.execPath}" --import tsx --input-type=module -e '${code.replace(/'/g, "'\\''")}'`], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(Number(out.trim().split('\n').at(-1)), 64);
+  });
+});
