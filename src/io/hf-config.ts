@@ -213,7 +213,9 @@ export function parseHfConfig(raw: JsonObject, file: string, floatPaths: Iterabl
   out['architectures'] = arch === undefined || arch === null ? null : [...(arch as string[])];
   const vocabSize = out['vocab_size'];
   const pad = out['pad_token_id'];
-  if (typeof vocabSize === 'number' && typeof pad === 'number' && (pad >= vocabSize || pad < -vocabSize)) {
+  // PyTorch's nn.Embedding(padding_idx) refuses such an id, so transformers cannot load it either; GPT-2's
+  // embedding has no padding_idx (its configs often name an added pad token beyond vocab_size): not checked.
+  if (modelType !== 'gpt2' && typeof vocabSize === 'number' && typeof pad === 'number' && (pad >= vocabSize || pad < -vocabSize)) {
     throw new ConfigError('pad_token_id', `${file}: ${pad} is not a token id of the vocabulary (vocab_size ${vocabSize})`);
   }
   const labels = parseLabels(raw, file);

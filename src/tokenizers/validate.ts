@@ -45,7 +45,8 @@ export function validateTokenizer(json: JsonObject, file: string, config: JsonOb
   const typeVocab = modelConfig.type_vocab_size;
   for (const t of typeIds) {
     if (!Number.isInteger(t) || t < 0) throw new FileFormatError(file, `post_processor type_id must be a whole number >= 0, got ${t}`);
-    if (typeof typeVocab === 'number' && t >= typeVocab) {
+    // type_vocab_size 0 (DeBERTa-v3) means the model has no segment embedding and ignores type ids.
+    if (typeof typeVocab === 'number' && typeVocab > 0 && t >= typeVocab) {
       throw new FileFormatError(file, `post_processor uses type_id ${t} but the model's config.json has type_vocab_size ${typeVocab} (ids 0..${typeVocab - 1}); use the tokenizer saved with this model`);
     }
   }
