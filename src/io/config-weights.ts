@@ -11,8 +11,6 @@ import type { SafetensorsEntry } from './safetensors.ts';
 /** Buffers that checkpoints legitimately store as integers or booleans (not trainable weights). */
 const INTEGER_BUFFERS = /(position_ids|token_type_ids|\.attn\.bias|\.attn\.masked_bias)$/;
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-/** Word-embedding keys of the supported families (the matrix is vocab_size × hidden). */
-const EMBEDDING_KEYS = /(word_embeddings|wte|embed_tokens)\.weight$/;
 /** Layer index in a checkpoint key: BERT `layer.N.`, DistilBERT `layer.N.`, GPT-2 `h.N.`, Llama `layers.N.`. */
 const LAYER_INDEX = /(?:^|\.)(?:layer|layers|h)\.(\d+)\./;
 
@@ -24,17 +22,17 @@ function num(cfg: HfConfig, ...names: string[]): number | null {
 
 /**
  * Refuses a config whose sizes cannot describe the weights in `tensors` (checked before allocating the
- * model): more layers than the checkpoint holds, a vocabulary or width that disagrees with the word
- * embedding, or a parameter count far beyond the checkpoint's; and any non-buffer tensor whose dtype is
- * not floating point. `configFile` and the weights file are named in the error.
+ * model): more layers than the checkpoint holds, or a parameter count far beyond the checkpoint's; and any
+ * non-buffer tensor whose dtype is not floating point. `configFile` and the weights file are named in the
+ * error. Smaller disagreements (a width of 48 for weights of 32) are left to the loader, whose error names
+ * every mismatched tensor and shape.
  *
  * @example checkConfigAgainstWeights(cfg, (await loadCheckpointTensors(dir)).tensors, join(dir, 'config.json'));
  */
-export function checkConfigAgainstWeights(cfg: HfConfig, tensors: ReadonlyMap<string, SafetensorsEntry>, configFile: string, options: { ignoreMismatchedSizes?: boolean } = {}): void {
+export function checkConfigAgainstWeights(cfg: HfConfig, tensors: ReadonlyMap<string, SafetensorsEntry>, configFile: string): void {
   let elements = 0;
   let maxLayer = -1;
-  let embedding: SafetensorsEntry | null = null;
-  let embeddingKey = '';
+  let learnedPositions = false; // RoPE models have no position table: max_position_embeddings allocates nothing
   for (const [key, e] of tensors) {
     elements += e.shape.reduce((a, b) => a * b, 1);
     if (!FLOAT_DTYPES.has(e.dtype) && !INTEGER_BUFFERS.test(key)) {
@@ -42,7 +40,7 @@ export function checkConfigAgainstWeights(cfg: HfConfig, tensors: ReadonlyMap<st
     }
     const m = LAYER_INDEX.exec(key);
     if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
-    if (embedding === null && EMBEDDING_KEYS.test(key)) [embedding, embeddingKey] = [e, key];
+    if (/(position_embeddings|wpe)\.weight$/.test(key)) learnedPositions = true;
   }
   if (tensors.size === 0) return;
   const layers = num(cfg, 'num_hidden_layers', 'n_layer', 'n_layers');
@@ -51,20 +49,11 @@ export function checkConfigAgainstWeights(cfg: HfConfig, tensors: ReadonlyMap<st
   }
   const vocab = num(cfg, 'vocab_size');
   const hidden = num(cfg, 'hidden_size', 'n_embd', 'dim');
-  if (embedding !== null && embedding.shape.length === 2) {
-    const [rows, cols] = embedding.shape as [number, number];
-    if (hidden !== null && cols !== hidden) {
-      throw new ModelError(`${configFile}: hidden_size is ${hidden} but ${embeddingKey} in ${embedding.file} is [${rows}, ${cols}]; the config does not belong to these weights`);
-    }
-    if (vocab !== null && vocab !== rows && options.ignoreMismatchedSizes !== true) {
-      throw new ModelError(`${configFile}: vocab_size is ${vocab} but ${embeddingKey} in ${embedding.file} is [${rows}, ${cols}]; the config does not belong to these weights`);
-    }
-  }
   // The parameters the config implies, roughly (embeddings + per-layer attention and feed-forward), against
   // the checkpoint's: a config that needs far more than the weights hold would allocate for nothing.
   if (hidden !== null && layers !== null) {
     const inner = num(cfg, 'intermediate_size', 'hidden_dim', 'n_inner') ?? 4 * hidden;
-    const positions = cfg.model_type === 'llama' || cfg.model_type === 'mistral' || cfg.model_type === 'qwen2' ? 0 : num(cfg, 'max_position_embeddings', 'n_positions') ?? 0;
+    const positions = learnedPositions ? num(cfg, 'max_position_embeddings', 'n_positions') ?? 0 : 0;
     const implied = ((vocab ?? 0) + positions) * hidden + layers * (4 * hidden * hidden + 3 * hidden * inner);
     if (implied > 4 * elements + 1e7) {
       throw new ModelError(

@@ -302,7 +302,7 @@ export async function loadPretrained(dir: string, options: FromPretrainedOptions
     }
   }
   const ckpt = await loadCheckpointTensors(dir);
-  checkConfigAgainstWeights(config, ckpt.tensors, configFile, { ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false }); // before allocating
+  checkConfigAgainstWeights(config, ckpt.tensors, configFile); // before allocating
   const model = family.build(task, config);
   const info = loadCheckpointInto(model, ckpt.tensors, { source: dir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
   const warn = options.warn ?? ((m: string) => console.warn(m));
