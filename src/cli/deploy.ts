@@ -1,6 +1,7 @@
 // `finetune serve` (HTTP inference service) and `finetune export` (ONNX for transformers.js and ONNX
 // Runtime, or a Hugging Face folder for Python): thin shells over src/serve and src/export.
 
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { EXPORT_DESCRIPTION, exportHf, exportModel } from '../export/index.ts';
 import { isAdapterFolder } from '../lora/config.ts';
 import { loadPretrained } from '../models/pretrained.ts';
+import { ConfigError } from '../errors.ts';
 import { SERVE_DESCRIPTION, installSignalHandlers, startServer } from '../serve/index.ts';
 import type { TaskName } from '../models/types.ts';
 
@@ -17,6 +19,25 @@ function int(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got "${v}"`);
     return n;
   };
+}
+
+/** The bearer token: --token, else the first line of --api-token-file, else $FINETUNE_API_TOKEN (undefined: none). */
+export function resolveApiToken(flag: string | undefined, file: string | undefined, env: string | undefined): string | undefined {
+  if (flag !== undefined && file !== undefined) throw new ConfigError('api_token_file', 'give either --token or --api-token-file, not both');
+  if (flag !== undefined) return flag;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('api_token_file', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); --api-token-file takes a file holding the token`);
+    }
+    const first = text.split(/\r?\n/)[0]!.trim();
+    if (first === '') throw new ConfigError('api_token_file', `${file} is empty; put the token on its first line`);
+    return first;
+  }
+  const e = env?.trim();
+  return e === undefined || e === '' ? undefined : e;
 }
 
 export function registerDeploy(program: Command): void {
@@ -33,7 +54,12 @@ export function registerDeploy(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body', int('body-limit'), 1024 * 1024)
     .option('--max-text-length <n>', 'longest text in characters', int('max-text-length'), 20_000)
     .option('--timeout-ms <n>', 'time allowed per request (504 beyond)', int('timeout-ms'), 30_000)
-    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics')
+    .option('--header-timeout-ms <n>', 'time a client has to send its request headers', int('header-timeout-ms'), 10_000)
+    .option('--request-timeout-ms <n>', 'time a client has to send the whole request (slow bodies are cut)', int('request-timeout-ms'), 30_000)
+    .option('--keep-alive-timeout-ms <n>', 'how long an idle keep-alive connection stays open', int('keep-alive-timeout-ms'), 5_000)
+    .option('--max-connections <n>', 'most open connections (new ones beyond it are closed; default 512, less under a lower ulimit -n)', int('max-connections'))
+    .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1/predict and /metrics (visible in ps: prefer --api-token-file or FINETUNE_API_TOKEN)')
+    .option('--api-token-file <file>', 'read the bearer token from this file (first line)')
     .option('--serve-threads <n>', 'kernel threads for inference (1 often serves small models best)', int('serve-threads'))
     .option('--max-new-tokens <n>', 'text-generation: the most tokens one request may ask for', int('max-new-tokens'), 256)
     .option('--adapter <dir>', 'text-generation: a LoRA adapter folder (PEFT layout) applied to the model')
@@ -43,10 +69,12 @@ export function registerDeploy(program: Command): void {
         model: string,
         o: {
           host: string; port: number; task?: TaskName; maxBatchSize: number; maxWaitMs: number; maxQueue: number; bodyLimit: number;
-          maxTextLength: number; timeoutMs: number; token?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
+          maxTextLength: number; timeoutMs: number; headerTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections?: number;
+          token?: string; apiTokenFile?: string; serveThreads?: number; maxNewTokens: number; adapter?: string;
         },
       ) => {
         const log = (line: string): void => void process.stderr.write(`${line}\n`);
+        const token = resolveApiToken(o.token, o.apiTokenFile, process.env.FINETUNE_API_TOKEN);
         const server = await startServer(model, {
           host: o.host,
           port: o.port,
@@ -57,7 +85,11 @@ export function registerDeploy(program: Command): void {
           bodyLimit: o.bodyLimit,
           maxTextLength: o.maxTextLength,
           timeoutMs: o.timeoutMs,
-          ...(o.token ? { token: o.token } : {}),
+          headersTimeoutMs: o.headerTimeoutMs,
+          requestTimeoutMs: o.requestTimeoutMs,
+          keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+          ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+          ...(token !== undefined ? { token } : {}),
           ...(o.serveThreads ? { numThreads: o.serveThreads } : {}),
           maxNewTokens: o.maxNewTokens,
           ...(o.adapter ? { adapter: o.adapter } : {}),

@@ -2,10 +2,10 @@
 // (the task the folder was trained for, on inputs from flags or a file), thin shells over the pipeline library.
 
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
 import { findUnknownLabels, labelMapFromConfig } from '../data/index.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { labelNames } from '../io/hf-config.ts';
+import { prepareOutputFile, writeOutputFile } from '../io/output-dir.ts';
 import { evaluateCausalLmFile } from '../pipeline/causal-lm.ts';
 import { resolveSettings } from '../pipeline/config.ts';
 import { evaluateClassifier } from '../pipeline/evaluate.ts';
@@ -35,7 +35,8 @@ function dataFlags(cmd: Command): Command {
     .option('--answers-column <name>', 'question-answering: answers column', 'answers')
     .option('--doc-stride <n>', 'question-answering: tokens shared by windows of a long context')
     .option('--max-length <n>', 'truncate to this many tokens (text-generation: block size of packed text)', '128')
-    .option('--batch-size <n>', 'examples per batch', '32');
+    .option('--batch-size <n>', 'examples per batch', '32')
+    .option('--max-record-size <n>', 'longest CSV row / JSONL line accepted, in characters (default 1048576)');
 }
 
 interface DataOpts {
@@ -56,6 +57,7 @@ interface DataOpts {
   docStride?: string;
   maxLength: string;
   batchSize: string;
+  maxRecordSize?: string;
   output?: string;
   adapter?: string;
 }
@@ -81,6 +83,7 @@ function settingsFrom(o: DataOpts, cmd: Command) {
         doc_stride: o.docStride,
         max_length: o.maxLength,
         per_device_eval_batch_size: o.batchSize,
+        max_record_size: o.maxRecordSize,
       },
     },
   ]);
@@ -104,6 +107,7 @@ export function registerEvaluate(program: Command): void {
     );
   dataFlags(cmd).action(async (o: DataOpts) => {
     const { pipeline, args } = settingsFrom(o, cmd);
+    if (o.output) prepareOutputFile(o.output, '--output', 'output'); // before the evaluation, not after
     const task = o.task !== undefined ? pipeline.task : o.adapter !== undefined ? 'text-generation' : await taskOfModel(o.model);
     if (o.adapter !== undefined && task !== 'text-generation') throw new ConfigError('adapter', `--adapter applies to text-generation models; task is "${task}"`);
     if (task !== 'text-classification') {
@@ -123,7 +127,7 @@ export function registerEvaluate(program: Command): void {
         process.stdout.write(`per entity type:\n  ${'type'.padEnd(14)} ${['precision', 'recall', 'f1', 'number'].map((h) => h.padStart(9)).join(' ')}\n`);
         for (const t of perType) process.stdout.write(`  ${t.type.padEnd(14)} ${[t.precision, t.recall, t.f1].map((x) => x.toFixed(4).padStart(9)).join(' ')} ${String(t.number).padStart(9)}\n`);
       }
-      if (o.output) writeFileSync(o.output, JSON.stringify({ task, metrics: out.result.metrics, ...('perType' in out.result ? { per_type: perType } : {}), ...('predictions' in out ? { predictions: out.predictions } : {}) }, null, 2));
+      if (o.output) writeOutputFile(o.output, JSON.stringify({ task, metrics: out.result.metrics, ...('perType' in out.result ? { per_type: perType } : {}), ...('predictions' in out ? { predictions: out.predictions } : {}) }, null, 2), '--output', 'output');
       return;
     }
     const loaded = await loadClassifier(o.model, null, null, { message: (m) => process.stderr.write(`${m}\n`) }, true);
@@ -151,7 +155,7 @@ export function registerEvaluate(program: Command): void {
       process.stdout.write(`confusion matrix (rows = true, columns = predicted):\n`);
       result.confusionMatrix.forEach((row, i) => process.stdout.write(`  ${map.labels[i].padEnd(14)} ${row.map((x) => String(x).padStart(6)).join(' ')}\n`));
     }
-    if (o.output) writeFileSync(o.output, JSON.stringify({ metrics: m, confusion_matrix: result.confusionMatrix, labels: map?.labels }, null, 2));
+    if (o.output) writeOutputFile(o.output, JSON.stringify({ metrics: m, confusion_matrix: result.confusionMatrix, labels: map?.labels }, null, 2), '--output', 'output');
   });
 }
 

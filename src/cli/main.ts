@@ -34,6 +34,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** File-system failures a user fixes on their side (exit 1 with this advice, not an internal error). */
+const FS_USER_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device; free some space (or write elsewhere) and run again',
+  EDQUOT: 'disk quota exceeded; free some space (or write elsewhere) and run again',
+  EROFS: 'the file system is read-only; write elsewhere',
+  EACCES: 'permission denied; fix the permissions or use another path',
+  EPERM: 'operation not permitted; fix the permissions or use another path',
+  EMFILE: 'too many open files; raise the limit (ulimit -n) and run again',
+};
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
@@ -46,6 +56,13 @@ export async function main(argv: string[]): Promise<number> {
     if (e.code?.startsWith('commander.')) return e.exitCode ?? 2;
     if (err instanceof FinetuneError) {
       process.stderr.write(`error: ${cliMessage(err, flagTable(SETTING_FLAGS))}\n`);
+      return 1;
+    }
+    const fsCode = (err as NodeJS.ErrnoException).code;
+    const fsPath = (err as NodeJS.ErrnoException).path;
+    if (fsCode !== undefined && FS_USER_ERRORS[fsCode] !== undefined) {
+      // The machine, not finetune: disk full, read-only, permissions. Say which file and what to do.
+      process.stderr.write(`error: ${fsPath ?? 'a file'}: ${FS_USER_ERRORS[fsCode]}\n`);
       return 1;
     }
     process.stderr.write(`internal error: ${(err as Error).stack ?? String(err)}\n`);

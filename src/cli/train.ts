@@ -17,6 +17,7 @@ import { pushToHub } from '../hub/upload.ts';
 import { writeRunOutputs } from '../pipeline/run-outputs.ts';
 import { runVersions } from './versions.ts';
 import { createProgress, printLine, type Throughput } from './progress.ts';
+import { prepareOutputDir } from '../io/output-dir.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
@@ -28,6 +29,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--format <fmt>', 'format', 'csv | tsv | jsonl | json | parquet (default: from the extension)'],
   ['--no-header', 'has_header', 'CSV/TSV files have no header row (name columns with --column-names)'],
   ['--column-names <a,b>', 'column_names', 'column names for header-less CSV/TSV'],
+  ['--max-record-size <n>', 'max_record_size', 'longest CSV row / JSONL line accepted, in characters (default 1048576)'],
   ['--text-column <name>', 'text_column', 'text column (default "text"; several: "subject,body")'],
   ['--text-pair-column <name>', 'text_pair_column', 'second text of a pair'],
   ['--label-column <name>', 'label_column', 'label column (default "label")'],
@@ -54,6 +56,7 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--strip-email-headers', 'strip_email_headers', 'remove e-mail headers'],
   ['--dedupe', 'dedupe', 'drop repeated texts'],
   ['--output-dir <dir>', 'output_dir', 'where the model, checkpoints, metrics.jsonl and report.html go'],
+  ['--overwrite-output-dir', 'overwrite_output_dir', 'replace another run\'s checkpoints and metrics in --output-dir (default: refuse)'],
   ['--num-train-epochs <n>', 'num_train_epochs', 'epochs'],
   ['--max-steps <n>', 'max_steps', 'total optimizer steps (overrides epochs)'],
   ['--learning-rate <lr>', 'learning_rate', 'peak learning rate'],
@@ -241,6 +244,8 @@ Beside the model, train writes training_args.json, all_results.json, README.md (
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 });
     const { pipeline, args } = resolveSettings(layers);
+    // Before reading any data: the folder is usable, no other run holds it, it holds no other run's files.
+    const releaseOutputDir = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
     const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     const controller = new AbortController();
@@ -266,6 +271,7 @@ Beside the model, train writes training_args.json, all_results.json, README.md (
     try {
       run = isDemo ? await runDemo(pipeline as PipelineConfig, args, events) : await trainFor(pipeline, args, events);
     } finally {
+      releaseOutputDir();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

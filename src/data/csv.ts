@@ -24,6 +24,26 @@ export interface DelimitedOptions {
   hasHeader: boolean;
   /** Column names for a file without a header (or to rename a header's columns). */
   columnNames?: string[];
+  /** Longest record (row) accepted, in characters (default DEFAULT_MAX_RECORD_SIZE); longer is an error naming the line. */
+  maxRecordSize?: number;
+}
+
+/**
+ * Default bound on one record (a CSV row, a JSON Lines line), in characters: 8x Python csv's default
+ * field limit (128 KiB), far beyond any text a model reads (max_length tokens), and small enough that a
+ * broken file (one 100 MB line) fails in milliseconds instead of eating gigabytes. Raise it with
+ * --max-record-size.
+ */
+export const DEFAULT_MAX_RECORD_SIZE = 1 << 20;
+
+/** The error for a record longer than the bound. */
+export function recordTooLong(file: string, line: number | undefined, limit: number, what: string): FileFormatError {
+  return new FileFormatError(
+    file,
+    `${what} is longer than ${limit} characters (the --max-record-size limit). If the file is meant to hold such long texts, ` +
+      `raise it (e.g. --max-record-size ${limit * 8}); otherwise the file is probably broken here (an unclosed quote, or binary data)`,
+    line,
+  );
 }
 
 /** Parsed delimited text: all cells are strings. `lines[i]` is the 1-based line where row i starts. */
@@ -59,12 +79,13 @@ function countNewlines(s: string): number {
 }
 
 /** Records of quoted CSV with the line each starts on. Newlines must already be '\n'. */
-function parseQuoted(text: string, file: string, delimiter: string): { records: string[][]; lines: number[] } {
+function parseQuoted(text: string, file: string, delimiter: string, maxRecordSize: number): { records: string[][]; lines: number[] } {
   let lastEndLine = 0;
   let parsed: CsvRecordWithInfo[];
   try {
     parsed = parse(text, {
       delimiter,
+      max_record_size: maxRecordSize,
       record_delimiter: '\n',
       relax_column_count: true,
       relax_quotes: true,
@@ -91,6 +112,7 @@ function parseQuoted(text: string, file: string, delimiter: string): { records: 
           { cause: err },
         );
       }
+      if (err.code === 'CSV_MAX_RECORD_SIZE') throw recordTooLong(file, lastEndLine + 1, maxRecordSize, 'the row starting on this line');
       const detail = err.message.replace(/^[A-Za-z ]+: /, '');
       throw new FileFormatError(file, `CSV syntax error: ${detail}`, err.lines, { cause: err });
     }
@@ -152,11 +174,13 @@ export function parseDelimited(text: string, file: string, opts: DelimitedOption
     throw new FileFormatError(file, `split: "${opts.split}" needs quoting: "none" (quoted CSV fields can hold delimiters)`);
   }
   const normalised = text.replace(/\r\n?/g, '\n');
+  const maxRecordSize = opts.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
+  if (!(maxRecordSize >= 1)) throw new FileFormatError(file, `--max-record-size must be at least 1, got ${maxRecordSize}`);
   let records: string[][];
   let lines: number[];
   const nameCount = opts.columnNames?.length;
   if (opts.quoting === 'csv') {
-    ({ records, lines } = parseQuoted(normalised, file, opts.delimiter));
+    ({ records, lines } = parseQuoted(normalised, file, opts.delimiter, maxRecordSize));
   } else {
     records = [];
     lines = [];
@@ -164,6 +188,7 @@ export function parseDelimited(text: string, file: string, opts: DelimitedOption
     let width = nameCount;
     for (let i = 0; i < all.length; i++) {
       const line = all[i] as string;
+      if (line.length > maxRecordSize) throw recordTooLong(file, i + 1, maxRecordSize, 'this line');
       if (line.trim() === '') continue;
       if (width === undefined) {
         // The header (or the first row of a header-less file) fixes the width: split it at every delimiter.

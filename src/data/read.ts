@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { FileFormatError } from '../errors.ts';
-import { parseDelimited } from './csv.ts';
+import { DEFAULT_MAX_RECORD_SIZE, parseDelimited, recordTooLong } from './csv.ts';
 import { readParquetRows } from './parquet.ts';
 import { decodeTextFile, splitLines } from './text-file.ts';
 
@@ -38,6 +38,8 @@ export interface ReadOptions {
   encoding?: string;
   /** JSON: key of the array of records when the file is an object such as {"data": [...]}. */
   jsonField?: string;
+  /** CSV/TSV/JSON Lines: longest record accepted, in characters (default 1 MiB; see DEFAULT_MAX_RECORD_SIZE). */
+  maxRecordSize?: number;
 }
 
 /** Where rows came from: 'line' = 1-based line in a text file; 'record' = 1-based record number. */
@@ -116,11 +118,12 @@ export function detectFormat(file: string, bytes: Uint8Array, text: string | und
   return sniffTextFormat(text ?? '', file, ext);
 }
 
-function parseJsonLines(text: string, file: string): { rows: Row[]; origins: number[] } {
+function parseJsonLines(text: string, file: string, maxRecordSize: number): { rows: Row[]; origins: number[] } {
   const lines = splitLines(text);
   const rows: Row[] = [];
   const origins: number[] = [];
   for (let i = 0; i < lines.length; i++) {
+    if ((lines[i] as string).length > maxRecordSize) throw recordTooLong(file, i + 1, maxRecordSize, 'this line');
     const line = (lines[i] as string).trim();
     if (line === '') continue;
     let value: unknown;
@@ -206,6 +209,7 @@ export function parseTableText(text: string, file: string, format: Exclude<Table
       split: options.split ?? 'every',
       hasHeader,
       ...(options.columnNames !== undefined ? { columnNames: options.columnNames } : {}),
+      ...(options.maxRecordSize !== undefined ? { maxRecordSize: options.maxRecordSize } : {}),
     });
     const rows: Row[] = raw.rows.map((cells) => {
       const row: Row = {};
@@ -216,7 +220,7 @@ export function parseTableText(text: string, file: string, format: Exclude<Table
     });
     return { file, format, columns: raw.columns, rows, origins: raw.lines, originKind: 'line' };
   }
-  const { rows, origins } = format === 'jsonl' ? parseJsonLines(text, file) : parseJsonArray(text, file, options.jsonField);
+  const { rows, origins } = format === 'jsonl' ? parseJsonLines(text, file, options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) : parseJsonArray(text, file, options.jsonField);
   if (rows.length === 0) throw new FileFormatError(file, 'contains no records');
   return {
     file,

@@ -4,11 +4,12 @@
 // float32, transformers' key names). Not here: ONNX (onnx.ts), the save format itself (src/models/pretrained.ts).
 
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
 import { isAdapterFolder } from '../lora/config.ts';
 import { loraState, mergeLora } from '../lora/inject.ts';
 import { describeAdapterFolder } from '../models/adapter-folder.ts';
+import { replaceModelFolder } from '../io/atomic.ts';
 import { loadPretrained, savePretrained } from '../models/pretrained.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 
@@ -48,8 +49,10 @@ export async function exportHf(modelDir: string, outDir: string): Promise<Export
   const { model } = await loadPretrained(modelDir, { tokenizer, warn: (m) => warnings.push(m), strict: true });
   try {
     if (loraState(model)) mergeLora(model); // a LoRA adapter folder exports as base + adapter merged (W + scaling·B·A)
-    const files = await savePretrained(model, outDir, { tokenizer });
-    return { files, architecture: model.architecture, warnings };
+    let files: string[] = [];
+    // Written beside outDir and swapped in whole: an existing folder is replaced, never left half old, half new.
+    await replaceModelFolder(outDir, async (tmp) => void (files = await savePretrained(model, tmp, { tokenizer })));
+    return { files: files.map((f) => join(outDir, basename(f))), architecture: model.architecture, warnings };
   } finally {
     model.dispose();
   }

@@ -114,6 +114,19 @@ function defaultLabels(n: number): { id2label: Record<number, string>; label2id:
   return { id2label, label2id };
 }
 
+/** Normalisation epsilons: must be in (0, 1) (-1 or 1e400 would silently wreck every output). */
+const EPS_FIELDS = new Set(['layer_norm_eps', 'layer_norm_epsilon', 'rms_norm_eps']);
+
+/**
+ * Upper bounds far above any published model, so a damaged config.json fails here with the field named
+ * instead of as a RangeError (or an hour of allocation) when the model is built.
+ */
+const SIZE_LIMITS: Record<string, number> = {
+  vocab_size: 1 << 24, hidden_size: 1 << 16, n_embd: 1 << 16, dim: 1 << 16, intermediate_size: 1 << 20, hidden_dim: 1 << 20,
+  n_inner: 1 << 20, num_hidden_layers: 1024, n_layer: 1024, n_layers: 1024, num_attention_heads: 1024, n_head: 1024, n_heads: 1024,
+  num_key_value_heads: 1024, head_dim: 1 << 14, max_position_embeddings: 1 << 24, n_positions: 1 << 24, type_vocab_size: 1 << 16,
+};
+
 function parseLabels(raw: JsonObject, file: string): Pick<ConfigCommon, 'id2label' | 'label2id' | 'num_labels'> {
   const bad = (key: string, detail: string) => new ConfigError(key, `${file}: ${detail}`);
   let id2label: Record<number, string>;
@@ -145,6 +158,14 @@ function parseLabels(raw: JsonObject, file: string): Pick<ConfigCommon, 'id2labe
   } else {
     label2id = {};
     for (const [id, name] of Object.entries(id2label)) label2id[name] = Number(id);
+  }
+  const ids = Object.keys(id2label).map(Number).sort((a, b) => a - b);
+  if (ids.some((id, i) => id !== i)) throw bad('id2label', `class ids must be 0..${ids.length - 1} without gaps, got ${ids.join(', ')}`);
+  const seen = new Map<string, number>();
+  for (const id of ids) {
+    const name = id2label[id] as string;
+    if (seen.has(name)) throw bad('id2label', `label "${name}" is given to classes ${seen.get(name)} and ${id}; every class needs its own label`);
+    seen.set(name, id);
   }
   return { id2label, label2id, num_labels: Object.keys(id2label).length };
 }
@@ -189,6 +210,13 @@ export function parseHfConfig(raw: JsonObject, file: string, floatPaths: Iterabl
     if (!kindOk(spec.kind, v)) throw new ConfigError(name, `${file}: must be ${KIND_WORDS[spec.kind]}, got ${JSON.stringify(v)}`);
     if (POSITIVE_INT_FIELDS.has(name) && !(modelType === 'deberta-v2' && name === 'type_vocab_size') && typeof v === 'number' && v <= 0) throw new ConfigError(name, `${file}: must be a positive integer, got ${v}`);
     if (PROBABILITY_FIELDS.has(name) && typeof v === 'number' && !(v >= 0 && v <= 1)) throw new ConfigError(name, `${file}: must be a probability in [0, 1], got ${v}`);
+    if (EPS_FIELDS.has(name) && typeof v === 'number' && !(v > 0 && v < 1)) {
+      throw new ConfigError(name, `${file}: a normalisation epsilon must be a small positive number (e.g. 1e-12, 1e-5), got ${v}; every output would be wrong with it`);
+    }
+    const limit = SIZE_LIMITS[name];
+    if (limit !== undefined && typeof v === 'number' && v > limit) {
+      throw new ConfigError(name, `${file}: ${v} is far beyond any real model (limit ${limit}); the file is damaged or not this model's config`);
+    }
     out[name] = cloneJson(v);
   }
   const arch = raw['architectures'];
@@ -196,6 +224,13 @@ export function parseHfConfig(raw: JsonObject, file: string, floatPaths: Iterabl
     throw new ConfigError('architectures', `${file}: must be a list of class names, got ${JSON.stringify(arch)}`);
   }
   out['architectures'] = arch === undefined || arch === null ? null : [...(arch as string[])];
+  const vocabSize = out['vocab_size'];
+  const pad = out['pad_token_id'];
+  // PyTorch's nn.Embedding(padding_idx) refuses such an id, so transformers cannot load it either; GPT-2's
+  // embedding has no padding_idx (its configs often name an added pad token beyond vocab_size): not checked.
+  if (modelType !== 'gpt2' && typeof vocabSize === 'number' && typeof pad === 'number' && (pad >= vocabSize || pad < -vocabSize)) {
+    throw new ConfigError('pad_token_id', `${file}: ${pad} is not a token id of the vocabulary (vocab_size ${vocabSize})`);
+  }
   const labels = parseLabels(raw, file);
   const problem = raw['problem_type'] ?? null;
   if (problem !== null && (typeof problem !== 'string' || !PROBLEM_TYPES.includes(problem))) {

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { loadCheckpointTensors, SAFETENSORS_INDEX_NAME, SAFETENSORS_WEIGHTS_NAME } from '../io/checkpoint.ts';
+import { checkConfigAgainstWeights } from '../io/config-weights.ts';
 import { makeHfConfig, parseHfConfig, writeHfConfig, type HfConfig, type ProblemType } from '../io/hf-config.ts';
 import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
@@ -378,6 +379,7 @@ export async function loadFolder(
     }
   }
   const ckpt = await loadCheckpointTensors(weightsDir);
+  checkConfigAgainstWeights(config, ckpt.tensors, configFile); // before allocating
   const model = family.build(task, config);
   try {
     const info = loadCheckpointInto(model, ckpt.tensors, { source: weightsDir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });

@@ -7,6 +7,7 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { replaceModelFolder } from '../io/atomic.ts';
 import { lmFeatures, readCausalLmDataset, type CausalLmFileOptions, type LmDataset } from '../data/causal-lm.ts';
 import { splitIndices } from '../data/index.ts';
 import { ConfigError, DataError, ModelError } from '../errors.ts';
@@ -155,6 +156,7 @@ function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions 
     ...(p.format ? { format: p.format } : {}),
     ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
     ...(p.column_names ? { columnNames: p.column_names } : {}),
+      maxRecordSize: p.max_record_size,
   };
 }
 

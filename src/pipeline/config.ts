@@ -21,6 +21,7 @@ export interface PipelineConfig {
   format: 'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet' | null; // null = from the file extension
   has_header: boolean | null; // CSV/TSV: whether the first row names the columns (null = yes)
   column_names: string[] | null; // names for header-less CSV/TSV columns
+  max_record_size: number; // longest CSV row / JSON Lines line accepted, in characters (a longer one is an error naming the line)
   text_column: string; // the text (several columns: comma-separated, joined with a newline)
   text_pair_column: string | null; // second text of a pair
   label_column: string; // the label
@@ -66,6 +67,7 @@ export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
   format: null,
   has_header: null,
   column_names: null,
+  max_record_size: 1 << 20,
   text_column: 'text',
   text_pair_column: null,
   label_column: 'label',
@@ -192,8 +194,36 @@ function parseTargetModules(v: unknown): string[] | string | null {
   return names;
 }
 
+const CLASSIFICATION_METRICS = ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'precision_micro', 'recall_micro', 'f1_micro', 'precision_weighted', 'recall_weighted', 'f1_weighted'];
+const MULTI_LABEL_METRICS = ['precision_micro', 'recall_micro', 'f1_micro', 'precision_macro', 'recall_macro', 'f1_macro', 'subset_accuracy'];
+const REGRESSION_METRICS = ['mse', 'rmse', 'mae', 'r2', 'pearson', 'spearman'];
+
+/** The evaluation metrics a task reports (names without eval_), so --metric-for-best-model is checked up front. */
+export function metricsOfTask(task: PipelineTask, problemType: ProblemType | null): string[] {
+  const byTask: Record<PipelineTask, string[]> = {
+    'text-classification':
+      problemType === 'multi_label_classification' ? MULTI_LABEL_METRICS
+        : problemType === 'regression' ? REGRESSION_METRICS
+          : problemType === 'single_label_classification' ? CLASSIFICATION_METRICS
+            : [...new Set([...CLASSIFICATION_METRICS, ...MULTI_LABEL_METRICS, ...REGRESSION_METRICS])], // decided by the data
+    'token-classification': ['precision', 'recall', 'f1', 'accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'precision_weighted', 'recall_weighted', 'f1_weighted'],
+    'question-answering': ['exact_match', 'f1'],
+    'fill-mask': ['perplexity'],
+    'text-generation': ['perplexity'],
+  };
+  return ['loss', ...byTask[task]];
+}
+
 /** Settings that only make sense together (checked once every layer is merged). */
-function checkCombinations(p: PipelineConfig): void {
+function checkCombinations(p: PipelineConfig, args?: TrainingArguments): void {
+  if (args) {
+    const metric = args.metric_for_best_model.replace(/^eval_/, '');
+    const known = metricsOfTask(p.task, p.problem_type);
+    if (!known.includes(metric)) {
+      const hint = closestKey(metric, known);
+      throw new ConfigError('metric_for_best_model', `"${args.metric_for_best_model}" is not a metric of ${p.task}${p.problem_type ? ` (${p.problem_type})` : ''}${hint ? `; did you mean "${hint}"?` : ''} (--metric-for-best-model takes one of: ${known.join(', ')})`);
+    }
+  }
   const loraKeys = ['lora_alpha', 'lora_dropout', 'lora_target_modules', 'merge_lora'] as const;
   if (p.lora_r > 0 && p.model === null) {
     throw new ConfigError('lora_r', 'LoRA adapts a pretrained model: pass --model <folder or Hub id> with --lora-r (a model built from scratch trains in full)');
@@ -228,7 +258,7 @@ export function resolveSettings(layers: { values: Record<string, unknown>; sourc
       throw err;
     }
   }
-  checkCombinations(pipeline);
+  checkCombinations(pipeline, args);
   return { pipeline, args };
 }
 

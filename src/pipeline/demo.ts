@@ -68,6 +68,7 @@ export const SCRATCH_TRAINING_DEFAULTS: Partial<TrainingArguments> = {
 export const DEMO_TRAINING_OVERRIDES: Partial<TrainingArguments> = {
   ...SCRATCH_TRAINING_DEFAULTS,
   output_dir: 'finetune-demo',
+  overwrite_output_dir: true, // running the demo again replaces the previous demo run
   num_train_epochs: 2, // ~97% test accuracy; a third epoch adds a minute and no accuracy
   per_device_eval_batch_size: 64,
   max_length: 128,

@@ -5,6 +5,7 @@
 // --merge-lora the merged full model). Not here: the LoRA layer and files (src/lora).
 
 import { ConfigError } from '../errors.ts';
+import { replaceModelFolder } from '../io/atomic.ts';
 import { loadLoraAdapterWeights, saveLoraAdapter } from '../lora/adapter.ts';
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, DEFAULT_LORA_TARGET_MODULES, loraConfig, type LoraConfig, type PeftTaskType } from '../lora/config.ts';
 import { applyLora, mergeLora, TASK_HEAD_MODULES } from '../lora/inject.ts';
@@ -64,14 +65,17 @@ export function adapterPersistence(loaded: LoadedClassifier, baseModel: string, 
     checkpoint: (dir) => saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel }),
     load: (dir) => loadLoraAdapterWeights(model, dir),
     final: async (dir) => {
+      // The folder is swapped in whole (replaceModelFolder): a kill never leaves new weights beside old files.
       if (merge) {
         mergeLora(model);
-        await savePretrained(model, dir, { tokenizer });
+        await replaceModelFolder(dir, async (tmp) => void (await savePretrained(model, tmp, { tokenizer })));
         return `LoRA merged into the weights: config.json with ${model.architecture}, model.safetensors, tokenizer files`;
       }
-      await saveLoraAdapter(model, dir, { baseModelNameOrPath: baseModel });
-      await saveModelConfig(model, dir);
-      await saveTokenizer(tokenizer, dir);
+      await replaceModelFolder(dir, async (tmp) => {
+        await saveLoraAdapter(model, tmp, { baseModelNameOrPath: baseModel });
+        await saveModelConfig(model, tmp);
+        await saveTokenizer(tokenizer, tmp);
+      });
       return `LoRA adapter in PEFT layout: ${ADAPTER_CONFIG_NAME}, ${ADAPTER_WEIGHTS_NAME}, config.json with ${model.architecture}, tokenizer files; base model ${baseModel}`;
     },
   };

@@ -108,6 +108,7 @@ export async function readQaDataset(file: string, p: PipelineConfig, labelled = 
     ...(p.format ? { format: p.format } : {}),
     ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
     ...(p.column_names ? { columnNames: p.column_names } : {}),
+      maxRecordSize: p.max_record_size,
   });
   // SQuAD's "id" column names the predictions when the file has one (else the line/record number does).
   const mapped = buildDataset(table, {

@@ -4,7 +4,7 @@
 // write metrics.jsonl and report.html; and the data splits (loadSplits) every task starts from.
 // Not here: data reading, features or metrics of any one task (each task's own file).
 
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatPrepSteps, splitDataset, type Dataset, type LabelMap, type TextDataset } from '../data/index.ts';
@@ -12,6 +12,9 @@ import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { resolveModel } from '../hub/index.ts';
 import { makeHfConfig, setLabels } from '../io/hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
+import { prepareOutputDir } from '../io/output-dir.ts';
+import { replaceModelFolder } from '../io/atomic.ts';
+import { truncateMetricsLog } from '../train/checkpoint.ts';
 import { BERT_FAMILY } from '../models/bert.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import { isAdapterFolder, readLoraConfig, type PeftTaskType } from '../lora/config.ts';
@@ -234,7 +237,7 @@ function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
     checkpoint: (dir) => saveClassifier(loaded, dir),
     load: (dir) => loadWeightsInto(loaded, dir),
     final: async (dir) => {
-      await saveClassifier(loaded, dir);
+      await replaceModelFolder(dir, (tmp) => saveClassifier(loaded, tmp)); // old or new model whole, never a mix
       return `config.json with ${loaded.model.architecture}, model.safetensors, tokenizer files`;
     },
   };
@@ -245,10 +248,18 @@ function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
  * the validation and test splits, save the model folder, append metrics.jsonl and write report.html.
  */
 export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: TrainingArguments, ev?: PipelineEvents): Promise<TaskRun> {
+  const persist = input.persist ?? wholeModel(input.loaded);
+  const release = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
+  try {
+    return await trainInLockedFolder(input, args, persist, ev);
+  } finally {
+    release();
+  }
+}
+
+async function trainInLockedFolder(input: TrainEvaluateSaveInput, args: TrainingArguments, persist: ModelPersistence, ev?: PipelineEvents): Promise<TaskRun> {
   const { loaded, validate } = input;
   const { model } = loaded;
-  const persist = input.persist ?? wholeModel(loaded);
-  mkdirSync(args.output_dir, { recursive: true });
   const logPath = join(args.output_dir, 'metrics.jsonl');
   const history: LogRecord[] = [];
   let bar: ReturnType<NonNullable<PipelineEvents['progress']>> | null = null;
@@ -278,7 +289,10 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
       onMessage: (m) => say(ev, m),
     },
   });
-  if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
+  if (args.resume_from_checkpoint) {
+    const step = await trainer.resume(args.resume_from_checkpoint);
+    truncateMetricsLog(logPath, step); // the lost part of the interrupted run is logged again
+  }
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
   if (result.interrupted) {

@@ -62,6 +62,7 @@ export async function readTextDataset(file: string, p: PipelineConfig, problem: 
       ...(p.format ? { format: p.format } : {}),
       ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
       ...(p.column_names ? { columnNames: p.column_names } : {}),
+      maxRecordSize: p.max_record_size,
     },
     columns: {
       task: problem,

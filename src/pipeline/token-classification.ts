@@ -49,6 +49,7 @@ export async function readTokenDataset(file: string, p: PipelineConfig, labelled
       ...(p.format ? { format: p.format } : {}),
       ...(p.has_header !== null ? { hasHeader: p.has_header } : {}),
       ...(p.column_names ? { columnNames: p.column_names } : {}),
+      maxRecordSize: p.max_record_size,
     },
     columns: { task: 'token_classification', tokens: p.tokens_column, ...(labelled ? { tags: p.tags_column } : {}), ...(p.label_names ? { tagNames: p.label_names } : {}) },
     preprocess: preprocessOptions(p),

@@ -7,10 +7,14 @@
 // (batcher.ts), the generation thread (generator.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { basename, resolve } from 'node:path';
+import { installBodyChecks } from './body.ts';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 // The server is an entry point: use the native backend when its addon loads (the reference one otherwise).
 import { nativeAvailable, setNumThreads } from '../backend/index.ts';
+import { setPoolLimit, trimPool } from '../tensor/memory.ts';
 import { ConfigError, FinetuneError, ModelError } from '../errors.ts';
 import type { TaskName } from '../models/types.ts';
 import { isRecord } from '../pipelines/parse.ts';
@@ -48,6 +52,14 @@ export interface ServeOptions {
   maxItemsPerRequest?: number;
   /** Time allowed per predict request, ms (default 30,000); beyond it: 504 (a generation stops at its next token). */
   timeoutMs?: number;
+  /** Time a client has to send all request headers, ms (default 10,000); beyond it the connection is closed. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send the whole request (headers and body), ms (default 30,000): slow bodies are cut. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, ms (default 5,000). */
+  keepAliveTimeoutMs?: number;
+  /** Most open connections; beyond it new ones are closed at once (default 512, or less under a lower `ulimit -n`). */
+  maxConnections?: number;
   /** text-generation: the most new tokens a request may ask for with parameters.max_new_tokens (default 256). */
   maxNewTokens?: number;
   /** A LoRA adapter folder (PEFT layout) applied on top of the model. */
@@ -100,8 +112,30 @@ const DEFAULTS = {
   maxTextLength: DEFAULT_MAX_TEXT_LENGTH,
   maxItemsPerRequest: 64,
   timeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
   maxNewTokens: DEFAULT_MAX_NEW_TOKENS_LIMIT,
 } as const;
+
+/** The soft limit on open files (Linux /proc/self/limits; null elsewhere), so the connection cap fits under it. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Default connection cap: 512, but below `ulimit -n` (64 descriptors kept for the process's own files),
+ * so a flood of idle or half-sent connections is refused at the cap instead of exhausting descriptors.
+ */
+function defaultMaxConnections(): number {
+  const limit = openFileLimit();
+  return limit === null ? 512 : Math.max(8, Math.min(512, limit - 64));
+}
 
 function checkInt(key: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(key, `must be an integer from ${min} to ${max}, got ${v}`);
@@ -126,6 +160,11 @@ function describeFastifyError(err: { code?: string; statusCode?: number; message
       return [415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json'];
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return [400, 'invalid_json', 'the body is empty; send {"inputs": ...}'];
+    case 'FT_UNSUPPORTED_CHARSET':
+    case 'FT_UNSUPPORTED_ENCODING':
+      return [415, 'unsupported_media_type', err.message];
+    case 'FT_INVALID_UTF8':
+      return [400, 'invalid_utf8', err.message];
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return [400, 'bad_request', 'the Content-Length header does not match the body'];
     default:
@@ -147,6 +186,7 @@ function describeFastifyError(err: { code?: string; statusCode?: number; message
 export async function startServer(modelDir: string, options: ServeOptions = {}): Promise<RunningServer> {
   const o: Required<Omit<ServeOptions, 'task' | 'token' | 'log' | 'numThreads' | 'adapter'>> & ServeOptions = {
     ...DEFAULTS,
+    maxConnections: defaultMaxConnections(),
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServeOptions),
   };
   checkInt('port', o.port, 0, 65535);
@@ -158,6 +198,11 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   checkInt('maxItemsPerRequest', o.maxItemsPerRequest, 1);
   checkInt('timeoutMs', o.timeoutMs, 1);
   checkInt('maxNewTokens', o.maxNewTokens, 1, 1_000_000);
+  checkInt('headersTimeoutMs', o.headersTimeoutMs, 100, 3_600_000);
+  checkInt('requestTimeoutMs', o.requestTimeoutMs, 100, 3_600_000);
+  checkInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 0, 3_600_000);
+  checkInt('maxConnections', o.maxConnections, 1, 1_000_000);
+  if (o.headersTimeoutMs > o.requestTimeoutMs) throw new ConfigError('headersTimeoutMs', `(--header-timeout-ms ${o.headersTimeoutMs}) must not exceed --request-timeout-ms (${o.requestTimeoutMs})`);
   if (typeof o.host !== 'string' || o.host === '') throw new ConfigError('host', 'must be an interface address such as 127.0.0.1');
   if (o.token !== undefined && o.token.length < 8) throw new ConfigError('token', 'a bearer token needs at least 8 characters');
   const log = o.log ?? (() => undefined);
@@ -191,6 +236,18 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   }
   const task = requests.task;
   const modelName = basename(resolve(modelDir));
+  // The tensor buffer pool keeps at most twice the model's size in free buffers (plus 64 MiB), and is
+  // emptied when the server has been idle for a while, so resident memory follows the load, not its history.
+  if (pipe !== null) setPoolLimit(2 * 4 * pipe.model.numParameters() + 64 * 2 ** 20);
+  let idleTimer: NodeJS.Timeout | null = null;
+  const IDLE_TRIM_MS = 2000;
+  const armIdleTrim = (): void => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      if ((rowBatcher ?? genBatcher)!.depth === 0) trimPool();
+    }, IDLE_TRIM_MS);
+    idleTimer.unref();
+  };
   const metrics = new ServerMetrics(() => (rowBatcher ?? genBatcher)!.depth);
   const batchOptions = { maxQueue: o.maxQueue, timeoutMs: o.timeoutMs };
   const rowBatcher: MicroBatcher<EncodeResult, RowOutput> | null =
@@ -203,6 +260,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
           onBatch: ({ rows, seconds }) => {
             metrics.batchSize.observe(rows);
             metrics.batchSeconds.observe(seconds);
+            armIdleTrim();
           },
         });
   // text-generation: one request per "batch" (its prompts decode together, left-padded, exactly as
@@ -221,7 +279,23 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
   const tokenDigest = o.token === undefined ? null : digest(o.token);
   let closing = false;
 
-  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: o.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Our own http.Server: fastify's defaults (no timeouts, 30 s checks) let slow or half-sent requests hold
+    // connections forever; here headers, whole requests and idle keep-alives are bounded, checked every second.
+    serverFactory: (handler) => {
+      const server = createServer(
+        { headersTimeout: o.headersTimeoutMs, requestTimeout: o.requestTimeoutMs, keepAliveTimeout: o.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs) },
+        handler,
+      );
+      server.maxConnections = o.maxConnections;
+      return server;
+    },
+  });
+  installBodyChecks(app, o.bodyLimit);
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, _req, reply) => {
     const [status, code, message] = describeFastifyError(err, o.bodyLimit);
@@ -277,7 +351,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
     }
     let prepared: PreparedRequest;
     try {
-      prepared = requests.prepare(body['inputs'], body['parameters']);
+      prepared = await requests.prepareAsync(body['inputs'], body['parameters']); // yields between items: /health stays responsive
     } catch (err) {
       if (err instanceof PipelineInputError) return sendError(reply, 400, 'invalid_input', err.message, err.field);
       throw err;
@@ -334,6 +408,7 @@ export async function startServer(modelDir: string, options: ServeOptions = {}):
       // Connections that went idle after their last in-flight response would otherwise wait out keep-alive.
       app.server.closeIdleConnections();
       await stopped;
+      if (idleTimer) clearTimeout(idleTimer);
       pipe?.dispose();
       await worker?.close();
       log('stopped');

@@ -2,9 +2,10 @@
 //
 // The scheme (like tf.tidy, plus a buffer pool):
 // - Every tensor buffer lives in a refcounted Storage; views share it. `tensor.dispose()` drops one
-//   reference; at zero the buffer goes back to a size-keyed pool and is reused by the next allocation
-//   of the same dtype and length. A training step allocates the same sizes every time, so after the
-//   first step it allocates nothing new and resident memory stays flat.
+//   reference; at zero the buffer goes back to a pool keyed by size class (lengths rounded up, 8 classes
+//   per power of two) and is reused by the next allocation of the same dtype and class. A training step
+//   allocates the same sizes every time, so after the first step it allocates nothing new and resident
+//   memory stays flat; a server's varying shapes share classes, and the pool is capped (LRU) and trimmable.
 // - `tidy(fn)` opens a scope: every tensor created inside is disposed when fn returns, except the
 //   returned tensors and those passed to `keep()`. Run forward + backward + optimizer step in one tidy.
 // - Parameters, optimizer state and `.grad` buffers are created outside scopes (or kept): they live
@@ -28,38 +29,83 @@ function newArray(dtype: DType, n: number): AnyArray {
   }
 }
 
-/** Pooled free buffers by `${dtype}:${length}`; capped so a one-off peak does not pin memory forever. */
+/**
+ * The capacity a request for `n` elements is served from: `n` itself up to 1024, then rounded up to one of 8
+ * classes per power of two (at most 12.5% unused). Requests of nearby lengths (a server's varying batch and
+ * sequence lengths) share buffers instead of each exact length pinning its own.
+ */
+export function sizeClass(n: number): number {
+  if (n <= 1024) return n;
+  const step = 2 ** (Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / step) * step;
+}
+
+/** Default cap on pooled (free) bytes; setPoolLimit() sets it from the model size (e.g. the server does). */
+export const DEFAULT_POOL_LIMIT = 4 * 1024 ** 3;
+
+/**
+ * Free buffers by `${dtype}:${size class}`, capped: a release beyond the cap evicts the least recently
+ * released buffers (so a one-off peak does not pin memory forever), and trim() empties the pool (the server
+ * calls it when idle).
+ */
 class BufferPool {
+  /** Map order = release order (oldest first) per key; `lru` orders the keys by last release. */
   private free = new Map<string, AnyArray[]>();
   private pooledBytes = 0;
-  maxPooledBytes = 4 * 1024 ** 3;
+  maxPooledBytes = DEFAULT_POOL_LIMIT;
   allocatedBytes = 0; // live (not pooled) bytes handed out
   peakAllocatedBytes = 0;
 
   acquire(dtype: DType, n: number, zero: boolean): AnyArray {
-    const list = this.free.get(`${dtype}:${n}`);
-    const bytes = n * BYTES[dtype];
-    let arr = list?.pop();
-    if (arr) {
-      this.pooledBytes -= bytes;
-      if (zero) arr.fill(0);
+    const cap = sizeClass(n);
+    const key = `${dtype}:${cap}`;
+    const list = this.free.get(key);
+    let full = list?.pop();
+    if (full) {
+      if (list!.length === 0) this.free.delete(key);
+      this.pooledBytes -= cap * BYTES[dtype];
     } else {
-      arr = newArray(dtype, n);
+      full = newArray(dtype, cap);
+      zero = false; // fresh memory is zeroed
     }
+    const arr = cap === n ? full : full.subarray(0, n);
+    if (zero) arr.fill(0);
+    const bytes = n * BYTES[dtype];
     this.allocatedBytes += bytes;
     if (this.allocatedBytes > this.peakAllocatedBytes) this.peakAllocatedBytes = this.allocatedBytes;
     return arr;
   }
 
   release(dtype: DType, arr: AnyArray): void {
-    const bytes = arr.length * BYTES[dtype];
-    this.allocatedBytes -= bytes;
-    if (arr.length === 0 || this.pooledBytes + bytes > this.maxPooledBytes) return; // let GC take it
-    const key = `${dtype}:${arr.length}`;
-    let list = this.free.get(key);
-    if (!list) this.free.set(key, (list = []));
-    list.push(arr);
+    this.allocatedBytes -= arr.length * BYTES[dtype];
+    if (arr.length === 0) return;
+    // The whole buffer the array was cut from (acquire hands out prefixes of size-class buffers).
+    const cap = sizeClass(arr.length);
+    const full = arr.length === cap ? arr : (newView(dtype, arr.buffer, cap));
+    const bytes = cap * BYTES[dtype];
+    if (bytes > this.maxPooledBytes) return; // let GC take it
+    while (this.pooledBytes + bytes > this.maxPooledBytes) this.evictOldest();
+    const key = `${dtype}:${cap}`;
+    const list = this.free.get(key) ?? [];
+    this.free.delete(key); // re-insert: this key is now the most recently used
+    list.push(full);
+    this.free.set(key, list);
     this.pooledBytes += bytes;
+  }
+
+  private evictOldest(): void {
+    const first = this.free.keys().next();
+    if (first.done) return;
+    const key = first.value;
+    const list = this.free.get(key)!;
+    const arr = list.shift()!;
+    if (list.length === 0) this.free.delete(key);
+    this.pooledBytes -= arr.length * BYTES[key.slice(0, key.indexOf(':')) as DType];
+  }
+
+  /** Drops pooled buffers until at most `keepBytes` remain (0: all; the GC reclaims them). */
+  trim(keepBytes = 0): void {
+    while (this.pooledBytes > keepBytes && this.free.size > 0) this.evictOldest();
   }
 
   /** Drops every pooled buffer (the GC reclaims them). */
@@ -68,8 +114,16 @@ class BufferPool {
     this.pooledBytes = 0;
   }
 
-  stats(): { allocatedBytes: number; pooledBytes: number; peakAllocatedBytes: number } {
-    return { allocatedBytes: this.allocatedBytes, pooledBytes: this.pooledBytes, peakAllocatedBytes: this.peakAllocatedBytes };
+  stats(): { allocatedBytes: number; pooledBytes: number; peakAllocatedBytes: number; maxPooledBytes: number } {
+    return { allocatedBytes: this.allocatedBytes, pooledBytes: this.pooledBytes, peakAllocatedBytes: this.peakAllocatedBytes, maxPooledBytes: this.maxPooledBytes };
+  }
+}
+
+function newView(dtype: DType, buffer: ArrayBufferLike, n: number): AnyArray {
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, 0, n);
+    case 'float64': return new Float64Array(buffer, 0, n);
+    case 'int32': return new Int32Array(buffer, 0, n);
   }
 }
 
@@ -195,4 +249,21 @@ export function untracked<T>(fn: () => T): T {
 
 export function memoryStats(): ReturnType<BufferPool['stats']> {
   return pool.stats();
+}
+
+/**
+ * Caps the bytes of free buffers kept for reuse (evicting the oldest beyond it). A server sets it from the
+ * model's size so the pool never holds more than the workload needs.
+ *
+ * @example setPoolLimit(2 * modelBytes + 64 * 2 ** 20);
+ */
+export function setPoolLimit(bytes: number): void {
+  if (!(bytes >= 0)) throw new RangeError(`pool limit must be >= 0 bytes, got ${bytes}`);
+  pool.maxPooledBytes = bytes;
+  pool.trim(bytes);
+}
+
+/** Empties the pool down to `keepBytes` (default: everything), e.g. when a server goes idle. */
+export function trimPool(keepBytes = 0): void {
+  pool.trim(keepBytes);
 }

@@ -10,10 +10,17 @@ import { FileFormatError, ModelError } from '../errors.ts';
 import type { Direction } from './encoding.ts';
 import { type Json, type JsonObject, isObject } from './json.ts';
 import { convertSentencePiece, spmFlavor } from './sentencepiece-convert.ts';
+import { validateTokenizer } from './validate.ts';
 import { SPECIAL_TOKEN_NAMES, type SpecialTokenName, Tokenizer, type TokenizerConfig } from './tokenizer.ts';
 
 async function readJson(path: string): Promise<Json> {
-  const text = await readFile(path, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FileFormatError(path, code === 'EISDIR' ? 'is a folder, not a JSON file' : `cannot read (${code ?? String(e)})`, undefined, { cause: e });
+  }
   try {
     return JSON.parse(text) as Json;
   } catch (e) {
@@ -356,6 +363,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     throw new ModelError(`${dir}: no tokenizer found (expected tokenizer.json, vocab.txt, vocab.json + merges.txt, or a SentencePiece ${SPM_FILES.join(' / ')})`);
   }
   applyConfigOverrides(json, configWithSpecials);
+  validateTokenizer(json, file, config, modelConfig, dir);
   const cfg = configFrom({ ...specialDefaults, ...config }, specialMap, json, chatTemplate);
   registerSpecials(json, cfg);
   return new Tokenizer(json, cfg, { file });

@@ -10,6 +10,7 @@ import { UNSUPPORTED_TRAINING_ARGUMENTS, isHarmless, notSupportedMessage } from 
 
 export interface TrainingArguments {
   output_dir: string; // where checkpoints, the final model, metrics.jsonl and report.html go
+  overwrite_output_dir: boolean; // replace another run's files in output_dir instead of refusing to start
   num_train_epochs: number; // passes over the training data (ignored when max_steps > 0)
   max_steps: number; // total optimizer steps; -1 = derive from num_train_epochs
   per_device_train_batch_size: number; // examples per micro-batch
@@ -50,6 +51,7 @@ export interface TrainingArguments {
 
 export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
   output_dir: 'finetune-output',
+  overwrite_output_dir: false,
   num_train_epochs: 3,
   max_steps: -1,
   per_device_train_batch_size: 16,
@@ -92,6 +94,7 @@ type Kind = 'int' | 'number' | 'bool' | 'string' | 'string?' | 'bool?' | 'list' 
 
 const KINDS: { [K in keyof TrainingArguments]: Kind } = {
   output_dir: 'string',
+  overwrite_output_dir: 'bool',
   num_train_epochs: 'number',
   max_steps: 'int',
   per_device_train_batch_size: 'int',

@@ -16,7 +16,7 @@ import * as F from '../tensor/index.ts';
 import { ConfigError } from '../errors.ts';
 import { greaterIsBetter, type TrainingArguments } from './args.ts';
 import type { FeatureBatches } from './batches.ts';
-import { listCheckpoints, readCheckpoint, rotateCheckpoints, writeCheckpoint, type TrainerState } from './checkpoint.ts';
+import { newRunId, readCheckpoint, resolveResumeCheckpoint, rotateCheckpoints, writeCheckpoint, type TrainerState } from './checkpoint.ts';
 
 /** One line of the training log (also a row of metrics.jsonl). */
 export interface LogRecord {
@@ -96,24 +96,22 @@ export class Trainer {
       evals_without_improvement: 0,
       log_history: [],
       optimizer_step: 0,
+      run_id: newRunId(),
     };
   }
 
   /** Restores everything from a checkpoint folder ("latest" = the newest in output_dir). */
-  async resume(from: string): Promise<void> {
-    let dir = from;
-    if (from === 'latest') {
-      const all = await listCheckpoints(this.o.args.output_dir);
-      if (all.length === 0) throw new ConfigError('resume_from_checkpoint', `no checkpoint-N folder in ${this.o.args.output_dir} to resume from`);
-      dir = all[all.length - 1].dir;
-    }
+  async resume(from: string): Promise<number> {
+    const dir = await resolveResumeCheckpoint(this.o.args.output_dir, from);
     const { state, optimizer } = await readCheckpoint(dir);
+    state.run_id ??= newRunId();
     await this.o.loadModel(dir);
     this.optimizer.loadStateArrays(optimizer);
     this.o.train.setState(state.sampler);
     setGeneratorState(state.rng_state);
     this.state = state;
     this.o.events?.onMessage?.(`resumed from ${dir} at step ${state.global_step}`);
+    return state.global_step;
   }
 
   private lrAt(step: number): number {
@@ -193,7 +191,7 @@ export class Trainer {
     this.state.rng_state = getGeneratorState();
     this.state.optimizer_step = this.optimizer.step;
     await writeCheckpoint(dir, this.o.saveModel, this.optimizer.stateArrays(), this.state);
-    await rotateCheckpoints(args.output_dir, args.save_total_limit, this.state.best_model_checkpoint);
+    await rotateCheckpoints(args.output_dir, args.save_total_limit, this.state.best_model_checkpoint, this.state.run_id);
     this.lastSavedStep = this.state.global_step;
     this.o.events?.onMessage?.(`saved ${dir}${isBest ? ' (best so far)' : ''}`);
     return dir;

@@ -13,7 +13,8 @@ mkdirSync(outDir);
 writeFileSync(join(outDir, 'model.safetensors'), 'precious');
 
 function train(file: string, extra: string[] = []): ReturnType<typeof runCli> {
-  return runCli(['train', '--train-file', file, '--output-dir', outDir, '--max-steps', '2', ...extra], { timeoutMs: 60_000 });
+  // --overwrite-output-dir: the folder holds another run's model; a bad input must still leave it untouched.
+  return runCli(['train', '--train-file', file, '--output-dir', outDir, '--overwrite-output-dir', '--max-steps', '2', ...extra], { timeoutMs: 60_000 });
 }
 
 function expectFailure(r: ReturnType<typeof runCli>, pattern: RegExp): void {

@@ -165,3 +165,26 @@ test('errors: duplicate header names, wrong number of column names', async () =>
   await rejectsAt(() => readTable(file('dup.csv', 'a,a\n1,2\n')), 1, /appears twice/);
   await rejectsAt(() => readTable(file('names.csv', 'a,b\n1,2\n'), { columnNames: ['x'], hasHeader: true }), 1, /2 columns.*1 column names/);
 });
+
+test('record size bound: a huge CSV field, TSV line or JSONL line fails fast naming file, line and --max-record-size', () => {
+  const big = 'x'.repeat(3 << 20);
+  const cases: [string, 'csv' | 'tsv' | 'jsonl'][] = [
+    [`text,label\nok,1\n"${big}",0\nfine,1\n`, 'csv'],
+    [`text,label\nok,1\n${big},0\n`, 'csv'],
+    [`text\tlabel\nok\t1\n${big}\t0\n`, 'tsv'],
+    [`{"text":"ok","label":1}\n{"text":"${big}","label":0}\n`, 'jsonl'],
+  ];
+  for (const [text, format] of cases) {
+    const t0 = performance.now();
+    assert.throws(
+      () => parseTableText(text, `big.${format}`, format),
+      (e: Error) => e instanceof FileFormatError && /^big\.\w+:(2|3): /.test(e.message) && /--max-record-size/.test(e.message),
+      format,
+    );
+    assert.ok(performance.now() - t0 < 3000, `${format} took ${performance.now() - t0} ms`);
+  }
+  // Raising the limit reads it.
+  const t = parseTableText(`text,label\n"${'y'.repeat(2000)}",0\n`, 'ok.csv', 'csv', { maxRecordSize: 4000 });
+  assert.equal((t.rows[0].text as string).length, 2000);
+  assert.throws(() => parseTableText(`text,label\n"${'y'.repeat(2000)}",0\n`, 'ok.csv', 'csv', { maxRecordSize: 1000 }), /ok\.csv:2: .*longer than 1000/);
+});

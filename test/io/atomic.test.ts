@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, describe, it, test } from 'node:test';
 import { writeAll, writeFileAtomic, writeJsonAtomic, writeWithAtomicFile } from '../../src/io/atomic.ts';
 
 const dirs: string[] = [];
@@ -49,4 +49,59 @@ test('a failing writer leaves the previous file intact and no temp file', async 
 test('refuses values JSON cannot represent', async () => {
   const dir = await tmp();
   await assert.rejects(writeJsonAtomic(join(dir, 'u.json'), undefined), /not JSON-serialisable/);
+});
+
+describe('replaceModelFolder', () => {
+  it('swaps in a whole new model, carries the run files over, drops old model files, leaves no side folders', async () => {
+    const { mkdtempSync, mkdirSync: mk, readFileSync: rd, readdirSync: ls, writeFileSync: wr, existsSync: ex } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join: j } = await import('node:path');
+    const { replaceModelFolder } = await import('../../src/io/atomic.ts');
+    const root = mkdtempSync(j(tmpdir(), 'swap-'));
+    const dir = j(root, 'model');
+    mk(j(dir, 'checkpoint-3'), { recursive: true });
+    wr(j(dir, 'config.json'), 'old config');
+    wr(j(dir, 'model.safetensors'), 'old weights');
+    wr(j(dir, 'vocab.txt'), 'old vocab');
+    wr(j(dir, 'metrics.jsonl'), '{"step":1}\n');
+    await replaceModelFolder(dir, async (tmp) => {
+      wr(j(tmp, 'config.json'), 'new config');
+      wr(j(tmp, 'model.safetensors'), 'new weights');
+      assert.equal(rd(j(dir, 'config.json'), 'utf8'), 'old config', 'the old model stays whole while the new one is written');
+    });
+    assert.equal(rd(j(dir, 'config.json'), 'utf8'), 'new config');
+    assert.equal(rd(j(dir, 'model.safetensors'), 'utf8'), 'new weights');
+    assert.ok(!ex(j(dir, 'vocab.txt')), 'an old model file the new model lacks is not mixed in');
+    assert.ok(ex(j(dir, 'checkpoint-3')) && ex(j(dir, 'metrics.jsonl')));
+    assert.deepEqual(ls(root), ['model']);
+    await assert.rejects(replaceModelFolder(dir, async () => { throw new Error('disk full'); }), /disk full/);
+    assert.equal(rd(j(dir, 'config.json'), 'utf8'), 'new config');
+    assert.deepEqual(ls(root), ['model'], 'a failed save leaves no temp folder');
+  });
+});
+
+describe('recoverModelFolderSwap', () => {
+  it('finishes a swap killed between its two renames (only for a process that is gone)', async () => {
+    const { mkdtempSync, mkdirSync: mk, readFileSync: rd, readdirSync: ls, writeFileSync: wr } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join: j } = await import('node:path');
+    const { recoverModelFolderSwap } = await import('../../src/io/atomic.ts');
+    let dead = 4_000_000;
+    for (;; dead--) {
+      try {
+        process.kill(dead, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') break;
+      }
+    }
+    const root = mkdtempSync(j(tmpdir(), 'recover-'));
+    mk(j(root, `model.new-${dead}`));
+    wr(j(root, `model.new-${dead}`, 'config.json'), 'new');
+    mk(j(root, `model.old-${dead}`));
+    mk(j(root, `model.new-${process.pid}`)); // a live process's swap in progress: not touched
+    assert.equal(recoverModelFolderSwap(j(root, 'model')), true);
+    assert.equal(rd(j(root, 'model', 'config.json'), 'utf8'), 'new');
+    assert.deepEqual(ls(root).sort(), ['model', `model.new-${process.pid}`]);
+    assert.equal(recoverModelFolderSwap(j(root, 'model')), false, 'nothing to do once the folder exists');
+  });
 });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, FileFormatError, ModelError } from '../../src/errors.ts';
 import {
   attentionProjectionBias, configDtype, effectiveSlidingWindow, hfConfigToString, labelNames, makeHfConfig,
-  parseHfConfigText, readHfConfig, readModelFolderConfigs, setLabels, SUPPORTED_MODEL_TYPES, writeHfConfig,
+  parseHfConfig, parseHfConfigText, readHfConfig, readModelFolderConfigs, setLabels, SUPPORTED_MODEL_TYPES, writeHfConfig,
 } from '../../src/io/hf-config.ts';
 
 const GOLDENS = fileURLToPath(new URL('../../../shared/goldens/', import.meta.url));
@@ -239,5 +239,23 @@ describe('errors and preservation', () => {
     await writeFile(join(dir, 'generation_config.json'), '{"eos_token_id": "two"}');
     await assert.rejects(readModelFolderConfigs(dir), /generation_config\.json: field "eos_token_id"/);
     await assert.rejects(readHfConfig(join(dir, 'nothing')), ModelError);
+  });
+});
+
+describe('values that would load garbage or allocate without end are refused, naming config.json and the field', () => {
+  const bert = (fields: Record<string, unknown>) => parseHfConfig({ model_type: 'bert', hidden_size: 32, num_attention_heads: 4, vocab_size: 100, ...fields } as never, 'x/config.json');
+  const refuses = (fields: Record<string, unknown>, key: string, re: RegExp) =>
+    assert.throws(() => bert(fields), (e: Error) => e instanceof ConfigError && e.key === key && /x\/config\.json/.test(e.message) && re.test(e.message), JSON.stringify(fields));
+  test('epsilons, sizes, pad id, labels', () => {
+    refuses({ layer_norm_eps: -1 }, 'layer_norm_eps', /small positive number/);
+    refuses({ layer_norm_eps: Infinity }, 'layer_norm_eps', /small positive number/);
+    refuses({ layer_norm_eps: 0 }, 'layer_norm_eps', /small positive number/);
+    refuses({ hidden_size: 1e9, num_attention_heads: 1 }, 'hidden_size', /far beyond any real model/);
+    refuses({ vocab_size: 2 ** 40 }, 'vocab_size', /far beyond/);
+    refuses({ num_hidden_layers: 100000 }, 'num_hidden_layers', /far beyond/);
+    refuses({ pad_token_id: 100 }, 'pad_token_id', /not a token id/);
+    refuses({ id2label: { 0: 'a', 1: 'a' } }, 'id2label', /label "a" is given to classes 0 and 1/);
+    refuses({ id2label: { 0: 'a', 2: 'b' } }, 'id2label', /0\.\.1 without gaps/);
+    assert.equal(bert({ pad_token_id: -1, layer_norm_eps: 1e-5 }).num_labels, 2);
   });
 });
