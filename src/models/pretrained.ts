@@ -15,7 +15,7 @@ import { SCHEMAS } from '../io/hf-config-schema.ts';
 import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '../io/json.ts';
 import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
 import { manualSeed } from '../nn/init.ts';
-import type { Tensor } from '../tensor/index.ts';
+import { syncHost, type Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { BERT_FAMILY } from './bert.ts';
@@ -468,6 +468,7 @@ function configForSave(model: PretrainedTaskModel): HfConfig {
  */
 export async function savePretrained(model: PretrainedTaskModel, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
   const maxShard = options.maxShardSize ?? 5_000_000_000;
+  await syncHost(model.parameters()); // device backends: parameters become readable on the host
   const state = stateDictForSave(model);
   const shards: [string, TensorToWrite][][] = [[]];
   let current = 0;
