@@ -4,7 +4,7 @@
 
 import { Command, Option } from 'commander';
 import { FinetuneError } from '../errors.ts';
-import { setupBackend } from './backend.ts';
+import { setupBackend, setupDevice } from './backend.ts';
 import { registerTrain } from './train.ts';
 import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
@@ -19,10 +19,12 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .addOption(new Option('--threads <n>', 'compute threads (default: all cores)').argParser(Number))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['native', 'reference']).default('native'))
+    .addOption(new Option('--device <name>', 'cpu, webgpu (GPU via WebGPU) or auto (webgpu when an adapter exists)').choices(['cpu', 'webgpu', 'auto']).default('cpu'))
     .showHelpAfterError('(run with --help for usage)')
-    .hook('preAction', (cmd) => {
-      const o = cmd.opts<{ threads?: number; backend: string }>();
+    .hook('preAction', async (cmd, action) => {
+      const o = cmd.opts<{ threads?: number; backend: string; device: 'cpu' | 'webgpu' | 'auto' }>();
       setupBackend(o.backend, o.threads);
+      if (o.device !== 'cpu') await setupDevice(o.device, action.name());
     });
   registerTrain(program);
   registerEvaluate(program);
