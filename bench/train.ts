@@ -7,7 +7,7 @@
 // --profile adds a per-kernel breakdown of a training step and its roofline; the SpamAssassin
 // variable-length comparison is bench/train-spam.ts. A script, not a test: nothing here asserts.
 //
-// Usage: npm run bench -- [--models small,tiny | --all] [--steps 5] [--warmup 2] [--threads N]
+// Usage: npm run bench -- [--device webgpu (see bench/webgpu.ts)] [--models small,tiny | --all] [--steps 5] [--warmup 2] [--threads N]
 //        [--no-torch] [--profile] [--no-spam] [--no-onnx] [--json results.json]
 
 import { spawnSync } from 'node:child_process';
@@ -224,7 +224,14 @@ function printProfile(c: BenchConfig, rep: FinetuneReport, peak: number, bw: num
 }
 
 async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const dev = argv.indexOf('--device');
+  if (dev >= 0 && argv[dev + 1] === 'webgpu') {
+    // The WebGPU bench: its own flags and table (bench/webgpu.ts).
+    await (await import('./webgpu.ts')).runWebGpuBench(argv.filter((_, i) => i !== dev && i !== dev + 1));
+    return;
+  }
+  const f = parseFlags(argv);
   if (!nativeAvailable()) {
     console.log(`native backend unavailable: ${nativeLoadError()}`);
     process.exitCode = 1;

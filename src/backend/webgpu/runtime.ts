@@ -144,6 +144,12 @@ export class GpuRuntime {
     }
   }
 
+  /** Submits pending work and resolves when the device has finished it (for timing). */
+  async finish(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
   /** Copies `bytes` from a device buffer to the host (flushes first). */
   async readBytes(src: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
