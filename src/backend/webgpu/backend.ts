@@ -82,10 +82,11 @@ export function createWebGpuBackend(rt: GpuRuntime): WebGpuBackend {
   function hostIds(ids: Int32Array, n: number, what: string): Int32Array {
     const v = viewOf(ids);
     if (!v) return ids;
-    if (v.buf.mirror === null) {
+    const m = mem.hostMirror(v.buf);
+    if (m === null) {
       throw new FinetuneError(`${what}: ids computed on the device cannot be validated synchronously; create them on the host (Tensor.from) or await tensor.read() first`);
     }
-    return (v.buf.mirror as Int32Array).subarray(v.offset, v.offset + n);
+    return (m as Int32Array).subarray(v.offset, v.offset + n);
   }
 
   const backend: WebGpuBackend = {

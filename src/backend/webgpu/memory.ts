@@ -20,6 +20,8 @@ export interface DeviceBuffer {
   mirror: HostArray | null;
   /** Bumped by every device write, so a download that raced a write does not install a stale mirror. */
   version: number;
+  /** Known to hold zeros (allocated zeroed, not written since): its mirror is made on demand. */
+  zero: boolean;
   released: boolean;
 }
 
@@ -63,7 +65,7 @@ export class DeviceMemory {
       this.rt.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
-    return { gpu, dtype, length: n, mirror: null, version: 0, released: false };
+    return { gpu, dtype, length: n, mirror: null, version: 0, released: false, zero: false };
   }
 
   /** A new device array of n elements (zeroed when asked; otherwise its contents are unspecified). */
@@ -73,6 +75,7 @@ export class DeviceMemory {
     if (zero) {
       this.rt.clear(buf.gpu);
       this.written(buf);
+      buf.zero = true;
     }
     return this.proxy(buf, 0, n);
   }
@@ -104,7 +107,14 @@ export class DeviceMemory {
   /** Marks a buffer as written by the device (its host mirror is stale). */
   written(buf: DeviceBuffer): void {
     buf.mirror = null;
+    buf.zero = false;
     buf.version++;
+  }
+
+  /** The host mirror when current (made on demand for a known-zero buffer), else null. */
+  hostMirror(buf: DeviceBuffer): HostArray | null {
+    if (buf.mirror === null && buf.zero && !buf.released) buf.mirror = newHost(buf.dtype, buf.length);
+    return buf.mirror;
   }
 
   /** Makes the whole buffer behind `arr` readable on the host (refreshes its mirror). */
@@ -112,7 +122,7 @@ export class DeviceMemory {
     const v = viewOf(arr);
     if (!v) return; // a host array is always readable
     const buf = v.buf;
-    if (buf.mirror !== null || buf.released) return;
+    if (this.hostMirror(buf) !== null || buf.released) return;
     const version = buf.version;
     const bytes = await this.rt.readBytes(buf.gpu, 0, buf.length * 4);
     const host = buf.dtype === 'float32' ? new Float32Array(bytes) : new Int32Array(bytes);
@@ -132,8 +142,9 @@ export class DeviceMemory {
     for (let i = 0; i < n; i++) chunk[i] = values[i];
     this.rt.flush();
     if (n > 0) this.rt.device.queue.writeBuffer(v.buf.gpu, (v.offset + at) * 4, chunk.buffer, 0, chunk.byteLength);
-    const m = v.buf.mirror;
+    const m = this.hostMirror(v.buf);
     v.buf.version++;
+    v.buf.zero = false;
     if (m !== null) m.set(chunk, v.offset + at);
     else if (v.offset === 0 && at === 0 && n === v.buf.length) v.buf.mirror = chunk;
   }
@@ -153,8 +164,9 @@ export class DeviceMemory {
     const mem = this;
     const mirrorView = (what: string): HostArray => {
       if (buf.released) throw new FinetuneError(`${what}: the device buffer was released`);
-      if (buf.mirror === null) hostRead(what);
-      return buf.mirror.subarray(offset, offset + length);
+      const m = mem.hostMirror(buf);
+      if (m === null) hostRead(what);
+      return m.subarray(offset, offset + length);
     };
     const handler: ProxyHandler<HostArray> = {
       get(_t, prop) {
