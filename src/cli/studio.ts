@@ -33,7 +33,10 @@ export async function buildStudioBundle(): Promise<string> {
           b.onResolve({ filter: /^csv-parse\/sync$/ }, () => ({ path: join(dirname(createRequire(import.meta.url).resolve('csv-parse/sync')), '..', 'esm', 'sync.js') }));
           b.onLoad({ filter: /.*/, namespace: 'node-stub' }, (a) => ({
             // CommonJS, so any named import resolves; calling anything explains why it cannot work here.
-            contents: `module.exports = new Proxy({}, { get: (_t, k) => k === '__esModule' ? false : () => { throw new Error(${JSON.stringify(a.path)} + '.' + String(k) + ' is not available in the browser'); } });`,
+            // node:os's endianness() is the one built-in called at module load (io/safetensors.ts).
+            contents:
+              `const real = ${a.path === 'node:os' ? "{ endianness: () => (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'LE' : 'BE') }" : '{}'};\n` +
+              `module.exports = new Proxy(real, { get: (t, k) => k in t ? t[k] : k === '__esModule' ? false : () => { throw new Error(${JSON.stringify(a.path)} + '.' + String(k) + ' is not available in the browser'); } });`,
             loader: 'js',
           }));
         },

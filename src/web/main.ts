@@ -23,6 +23,15 @@ async function run(text: string, opts: Partial<StudioOptions> = {}): Promise<Stu
     },
   });
   log(`evaluation on ${result.evalExamples} held-out rows: ${Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+  const list = $('downloads');
+  list.textContent = 'download the Hugging Face folder (put the files in one folder): ';
+  for (const [name, bytes] of Object.entries(result.files)) {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([bytes.slice()]));
+    a.download = name;
+    a.textContent = name;
+    list.append(a, ' ');
+  }
   return { ...result, adapter: backend.runtime.adapterName };
 }
 

@@ -1,7 +1,8 @@
 // The browser side of `finetune studio`: text classification trained on the user's GPU (WebGPU) from a
 // CSV/TSV pasted or dropped into the page, with the same TypeScript core the CLI uses (tokenizer
 // training, compact BERT, AdamW, linear warmup schedule, clipping, evaluation). The data never leaves
-// the page. Not yet here: pretrained model folders and downloading the result (see the report).
+// the page. The result is a Hugging Face model folder as in-memory files (config.json, model.safetensors,
+// tokenizer files) for the page to offer as downloads. Not yet here: starting from a pretrained folder.
 
 import { parseDelimited } from '../data/csv.ts';
 import { collate, type Features } from '../data/collate.ts';
@@ -15,6 +16,10 @@ import { learningRate } from '../optim/schedules.ts';
 import * as F from '../tensor/index.ts';
 import type { Backend } from '../backend/backend.ts';
 import { trainWordPieceTokenizer } from '../tokenizers/train-wordpiece.ts';
+import { specialTokensMapJson, tokenizerConfigJson, vocabTxt } from '../tokenizers/save.ts';
+import { serializeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import { stateDictForSave } from '../models/pretrained.ts';
+import { configJsonFor } from '../models/family.ts';
 
 export interface StudioOptions {
   /** 'tsv' for `label<TAB>text` lines without a header (the SMS Spam Collection), 'csv' with a header. */
@@ -46,6 +51,8 @@ export interface StudioResult {
   metrics: Record<string, number>;
   trainExamples: number;
   evalExamples: number;
+  /** The fine-tuned model as a Hugging Face folder: file name -> contents. */
+  files: Record<string, Uint8Array>;
 }
 
 /** Trains a compact BERT classifier on `text` (the file's contents) on `backend`; returns losses and metrics. */
@@ -125,7 +132,26 @@ export async function trainInBrowser(text: string, backend: Backend, o: StudioOp
     for (const t of Object.values(batch)) t.dispose();
   }
   const metrics = { ...metric.compute() };
+  // The Hugging Face folder, as save_pretrained + tokenizer.save_pretrained would write it.
+  await F.syncHost(model.parameters());
+  const state = stateDictForSave(model);
+  const { header, chunks } = serializeSafetensors(Object.fromEntries(state) as Record<string, TensorToWrite>, { format: 'pt' });
+  const weights = new Uint8Array(header.length + chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const part of [header, ...chunks]) {
+    weights.set(part, at);
+    at += part.length;
+  }
+  const utf8 = (x: unknown): Uint8Array => new TextEncoder().encode(typeof x === 'string' ? x : `${JSON.stringify(x, null, 2)}\n`);
+  const files: Record<string, Uint8Array> = {
+    'config.json': utf8(configJsonFor(model.hfConfig, model.architecture)),
+    'model.safetensors': weights,
+    'tokenizer.json': utf8(tokenizer.json),
+    'tokenizer_config.json': utf8(tokenizerConfigJson(tokenizer)),
+    'special_tokens_map.json': utf8(specialTokensMapJson(tokenizer)),
+    'vocab.txt': utf8(vocabTxt(tokenizer)),
+  };
   opt.dispose();
   model.dispose();
-  return { losses, labels, metrics, trainExamples: train.length, evalExamples: held.length };
+  return { losses, labels, metrics, trainExamples: train.length, evalExamples: held.length, files };
 }
