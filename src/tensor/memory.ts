@@ -124,8 +124,10 @@ export class Storage {
   release(): void {
     if (this.array === null) return;
     if (--this.refs === 0) {
-      if (this.device) this.device.release(this.array);
-      else if (this.pooled) pool.release(this.dtype, this.array);
+      if (this.pooled) {
+        if (this.device) this.device.release(this.array);
+        else pool.release(this.dtype, this.array);
+      }
       this.array = null;
     }
   }

@@ -260,5 +260,7 @@ export class Tensor {
  * @example await syncHost(model.parameters()); // then save synchronously
  */
 export async function syncHost(tensors: Iterable<Tensor | null | undefined>): Promise<void> {
-  for (const t of tensors) if (t && !t.isDisposed) await t.sync();
+  const pending: Promise<Tensor>[] = [];
+  for (const t of tensors) if (t && !t.isDisposed) pending.push(t.sync()); // downloads overlap
+  await Promise.all(pending);
 }
