@@ -195,6 +195,8 @@ const GEMMS: Array<[number, number, number, number, number | null, number | null
   [1, 1, 1, 1, null, null], [1, 3, 17, 5, null, null], [1, 129, 33, 65, null, null], [1, 7, 100, 19, null, null],
   [1, 64, 64, 64, null, null], [1, 68, 72, 36, null, null], [3, 17, 9, 13, null, null], [4, 33, 20, 7, 0, null],
   [2, 5, 129, 3, null, 0],
+  [1, 33, 20, 1100, null, null], // webgpu: split-K (few output tiles, long K), ragged last chunk
+  [1, 64, 8, 1024, null, null], // webgpu: split-K on the vec4 path
 ];
 for (const [batch, M, N, K, aBS0, bBS0] of GEMMS) {
   for (const aligned of [false, true]) {

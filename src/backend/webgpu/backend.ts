@@ -11,7 +11,7 @@ import { DeviceMemory, viewOf, type DeviceView } from './memory.ts';
 import { GpuRuntime, Params, type BindingRef, groupsFor } from './runtime.ts';
 import { ATT_DS, ATT_GKV, ATT_GQ, ATT_LSE, ATT_OUT, ATT_PROBS } from './wgsl-attention.ts';
 import * as EW from './wgsl-elementwise.ts';
-import { GEMM, TILE } from './wgsl-gemm.ts';
+import { GEMM, SPLITK_SUM, TILE } from './wgsl-gemm.ts';
 import * as RW from './wgsl-rows.ts';
 
 const UNARY_CODES: Record<UnaryOp, number> = {
@@ -21,6 +21,11 @@ const UNARY_CODES: Record<UnaryOp, number> = {
 const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, gt: 7, lt: 8 };
 
 type AnyArr = FloatArray | Int32Array;
+
+/** Split K when a product has fewer output tiles than this (too few workgroups to fill a GPU)... */
+const SPLIT_K_BELOW_TILES = 32;
+/** ...into chunks of about this many K (a multiple of 16, the kernel's K slice). */
+const SPLIT_K_CHUNK = 256;
 
 /** A resolved kernel argument: the binding and the element offset of the view. */
 interface Arg extends BindingRef {
@@ -191,9 +196,28 @@ export function createWebGpuBackend(rt: GpuRuntime): WebGpuBackend {
       const vecB = (transB ? K : N) % 4 === 0 && bo % 4 === 0 && bBatchStride % 4 === 0;
       const tilesM = Math.ceil(M / TILE);
       const tilesN = Math.ceil(N / TILE);
+      const lda = transA ? M : K;
+      const ldb = transB ? K : N;
+      const key = `gemm_${vecA ? 1 : 0}${vecB ? 1 : 0}`;
+      // Split-K for products with few output tiles and a long K (weight gradients: K = batch x tokens):
+      // S chunks of K run as S "batches" into partials, then one pass sums them into C.
+      const S = batch === 1 && tilesM * tilesN < SPLIT_K_BELOW_TILES && K >= 4 * SPLIT_K_CHUNK ? Math.min(16, Math.ceil(K / SPLIT_K_CHUNK)) : 1;
+      if (S > 1) {
+        const Kc = Math.ceil(K / S / 16) * 16;
+        const splits = Math.ceil(K / Kc);
+        const part = mem.allocate('float32', splits * M * N, false) as Float32Array;
+        const pa = arg(part, true, 'partials');
+        const p = new Params().u(splits).u(M).u(N).u(Kc).f32(alpha).f32(0).u(ao).u(transA ? Kc * M : Kc).u(transA ? 1 : 0);
+        p.u(bo).u(transB ? Kc : Kc * N).u(transB ? 1 : 0).u(0).u(M * N).u(tilesM).u(tilesN).u(lda).u(ldb).u(1).u(K);
+        run(key, GEMM(vecA, vecB), [args[0], args[1], pa], p, splits * tilesM * tilesN);
+        const c2 = arg(c, true, 'c');
+        run('splitk_sum', SPLITK_SUM, [{ ...pa, write: false }, c2], new Params().u(M * N).u(splits).u(0).u(c2.offset + cOffset).f32(beta), groupsFor(M * N, 256));
+        mem.release(part);
+        return;
+      }
       const p = new Params().u(batch).u(M).u(N).u(K).f32(alpha).f32(beta).u(ao).u(aBatchStride).u(transA ? 1 : 0);
-      p.u(bo).u(bBatchStride).u(transB ? 1 : 0).u(args[2].offset + cOffset).u(cBatchStride).u(tilesM).u(tilesN);
-      run(`gemm_${vecA ? 1 : 0}${vecB ? 1 : 0}`, GEMM(vecA, vecB), args, p, batch * tilesM * tilesN);
+      p.u(bo).u(bBatchStride).u(transB ? 1 : 0).u(args[2].offset + cOffset).u(cBatchStride).u(tilesM).u(tilesN).u(lda).u(ldb).u(0).u(K);
+      run(key, GEMM(vecA, vecB), args, p, batch * tilesM * tilesN);
     },
 
     softmax(x, rows, cols, y, log) {

@@ -11,7 +11,8 @@ export const TILE = 64;
 
 /**
  * params: 0 batch, 1 M, 2 N, 3 K, 4 alpha, 5 beta, 6 aoff, 7 abs, 8 transA, 9 boff, 10 bbs, 11 transB,
- * 12 coff, 13 cbs, 14 tilesM, 15 tilesN. `vecA`/`vecB` select vec4 loads (see file header).
+ * 12 coff, 13 cbs, 14 tilesM, 15 tilesN, 16 lda, 17 ldb (leading dimensions), 18 split-K (0/1: the batch index
+ * is then the K chunk; K is the chunk length and 19 the full K). `vecA`/`vecB` select vec4 loads.
  */
 export const GEMM = (vecA: boolean, vecB: boolean) => () => `${PRELUDE}
 @group(0) @binding(1) var<storage, read> A: array<${vecA ? 'vec4<f32>' : 'f32'}>;
@@ -20,30 +21,33 @@ export const GEMM = (vecA: boolean, vecB: boolean) => () => `${PRELUDE}
 var<workgroup> As: array<f32, ${16 * TILE}>;
 var<workgroup> Bs: array<f32, ${16 * TILE}>;
 
-// Element (r, c) of a row-major (rows, cols) operand starting at off, zero outside.
+// Element (r, c) of a row-major operand (leading dimension pu(16) for A, pu(17) for B) starting at
+// off, zero outside the logical (rows, cols).
 fn ldA(off: u32, r: u32, c: u32, rows: u32, cols: u32) -> f32 {
   if (r >= rows || c >= cols) { return 0.0; }
-  ${vecA ? 'let e = off + r * cols + c; return A[e / 4u][e % 4u];' : 'return A[off + r * cols + c];'}
+  ${vecA ? 'let e = off + r * pu(16) + c; return A[e / 4u][e % 4u];' : 'return A[off + r * pu(16) + c];'}
 }
 fn ldB(off: u32, r: u32, c: u32, rows: u32, cols: u32) -> f32 {
   if (r >= rows || c >= cols) { return 0.0; }
-  ${vecB ? 'let e = off + r * cols + c; return B[e / 4u][e % 4u];' : 'return B[off + r * cols + c];'}
+  ${vecB ? 'let e = off + r * pu(17) + c; return B[e / 4u][e % 4u];' : 'return B[off + r * pu(17) + c];'}
 }
 ${vecA ? `fn ld4A(off: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   if (r >= rows || c >= cols) { return vec4<f32>(0.0); }
-  return A[(off + r * cols + c) / 4u];
+  return A[(off + r * pu(16) + c) / 4u];
 }` : ''}
 ${vecB ? `fn ld4B(off: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   if (r >= rows || c >= cols) { return vec4<f32>(0.0); }
-  return B[(off + r * cols + c) / 4u];
+  return B[(off + r * pu(17) + c) / 4u];
 }` : ''}
 
 @compute @workgroup_size(16, 16) fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let M = pu(1); let N = pu(2); let K = pu(3);
+  let M = pu(1); let N = pu(2);
   let w = wid.x + wid.y * nwg.x;
   let tiles = pu(14) * pu(15);
   if (w >= pu(0) * tiles) { return; }
   let b = w / tiles; let t = w % tiles;
+  var K = pu(3);
+  if (pu(18) != 0u) { K = min(pu(3), pu(19) - b * pu(3)); } // the last K chunk may be shorter
   let m0 = (t / pu(15)) * ${TILE}u; let n0 = (t % pu(15)) * ${TILE}u;
   let ao = pu(6) + b * pu(7); let bo = pu(9) + b * pu(10);
   let tA = pu(8) != 0u; let tB = pu(11) != 0u;
@@ -94,4 +98,17 @@ ${vecB ? `fn ld4B(off: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
       C[idx] = v;
     }
   }
+}`;
+
+// Split-K epilogue: C = sum over S partial products (S, n) + beta C. params: n, S, poff, coff, beta
+export const SPLITK_SUM = () => `${PRELUDE}
+@group(0) @binding(1) var<storage, read> PART: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg, 256u); let n = pu(0); if (i >= n) { return; }
+  var acc = 0.0;
+  for (var s = 0u; s < pu(1); s = s + 1u) { acc = acc + PART[pu(2) + s * n + i]; }
+  let idx = pu(3) + i;
+  if (pf(4) != 0.0) { acc = acc + pf(4) * C[idx]; }
+  C[idx] = acc;
 }`;
