@@ -7,7 +7,7 @@ import { useDevice, type DeviceName } from '../backend/select.ts';
 import { ConfigError } from '../errors.ts';
 
 /** Commands whose host reads are not asynchronous yet: they refuse --device webgpu instead of failing midway. */
-const CPU_ONLY = new Set(['serve', 'generate', 'search', 'export']);
+const CPU_ONLY = new Set(['predict', 'serve', 'generate', 'search', 'export']);
 
 /** Applies --device (after --backend/--threads): webgpu or auto installs the WebGPU backend when possible. */
 export async function setupDevice(device: DeviceName, command: string): Promise<void> {

@@ -25,45 +25,28 @@ function softmax(row: ArrayLike<number>): number[] {
   return e.map((v) => v / s);
 }
 
-function scoreBatch(problem: ProblemType, names: string[], texts: string[], indices: readonly number[], logits: Float32Array | Float64Array, out: Prediction[]): void {
-  const K = logits.length / indices.length;
-  indices.forEach((idx, r) => {
-    const row = logits.subarray(r * K, (r + 1) * K);
-    const probs = problem === 'regression' ? Array.from(row) : problem === 'multi_label_classification' ? Array.from(row, (v) => 1 / (1 + Math.exp(-v))) : softmax(row);
-    const scores = probs.map((score, k) => ({ label: problem === 'regression' ? 'value' : (names[k] ?? `LABEL_${k}`), score })).sort((a, b) => b.score - a.score);
-    out.push({ text: texts[idx], label: scores[0].label, score: scores[0].score, scores });
-  });
-}
-
-function batchesFor(c: LoadedClassifier, texts: string[], batchSize: number): { problem: ProblemType; names: string[]; batches: FeatureBatches } {
+/** Scores texts with an already loaded classifier. */
+export function predictWith(c: LoadedClassifier, texts: string[], batchSize = 32): Prediction[] {
   const cfg = c.model.hfConfig;
   const problem = (cfg.problem_type as ProblemType | null) ?? 'single_label_classification';
+  const names = labelNames(cfg);
   const ds = { file: '<input>', originKind: 'record' as const, steps: [], task: problem, labelled: false, examples: texts.map((text, i) => ({ text, origin: i + 1 })) };
   const batches = new FeatureBatches(textFeatures(ds, c.tokenizer, c.maxPositions, null), { batchSize, seed: 0, shuffle: false, padTokenId: c.tokenizer.padTokenId ?? 0 });
-  return { problem, names: labelNames(cfg), batches };
-}
-
-/** Scores texts with an already loaded classifier (host backends; device backends use predictWithAsync). */
-export function predictWith(c: LoadedClassifier, texts: string[], batchSize = 32): Prediction[] {
-  const { problem, names, batches } = batchesFor(c, texts, batchSize);
   const out: Prediction[] = [];
   c.model.eval();
   for (const { batch, indices } of batches.inOrder()) {
-    F.tidy(() => F.noGrad(() => scoreBatch(problem, names, texts, indices, F.contiguous(c.model.forward(batch).logits).floatData, out)));
-  }
-  return out;
-}
-
-/** predictWith with asynchronous reads of the logits, so it also runs on device backends (webgpu). */
-export async function predictWithAsync(c: LoadedClassifier, texts: string[], batchSize = 32): Promise<Prediction[]> {
-  const { problem, names, batches } = batchesFor(c, texts, batchSize);
-  const out: Prediction[] = [];
-  c.model.eval();
-  for (const { batch, indices } of batches.inOrder()) {
-    const logits = F.tidy(() => F.noGrad(() => F.contiguous(c.model.forward(batch).logits)));
-    await logits.sync();
-    scoreBatch(problem, names, texts, indices, logits.floatData, out);
-    logits.dispose();
+    F.tidy(() =>
+      F.noGrad(() => {
+        const logits = F.contiguous(c.model.forward(batch).logits).floatData;
+        const K = logits.length / indices.length;
+        indices.forEach((idx, r) => {
+          const row = logits.subarray(r * K, (r + 1) * K);
+          const probs = problem === 'regression' ? Array.from(row) : problem === 'multi_label_classification' ? Array.from(row, (v) => 1 / (1 + Math.exp(-v))) : softmax(row);
+          const scores = probs.map((score, k) => ({ label: problem === 'regression' ? 'value' : (names[k] ?? `LABEL_${k}`), score })).sort((a, b) => b.score - a.score);
+          out.push({ text: texts[idx], label: scores[0].label, score: scores[0].score, scores });
+        });
+      }),
+    );
   }
   return out;
 }
@@ -80,5 +63,5 @@ export async function predictTexts(modelDir: string, input: { texts?: string[]; 
       texts = texts.concat(ds.examples.map((e) => e.text));
     }
   }
-  return predictWithAsync(c, texts);
+  return predictWith(c, texts);
 }
