@@ -7,7 +7,7 @@
 // --profile adds a per-kernel breakdown of a training step and its roofline; the SpamAssassin
 // variable-length comparison is bench/train-spam.ts. A script, not a test: nothing here asserts.
 //
-// Usage: npm run bench -- [--device webgpu (see bench/webgpu.ts)] [--models small,tiny | --all] [--steps 5] [--warmup 2] [--threads N]
+// Usage: npm run bench -- [--models small,tiny | --all] [--steps 5] [--warmup 2] [--threads N]
 //        [--no-torch] [--profile] [--no-spam] [--no-onnx] [--json results.json]
 
 import { spawnSync } from 'node:child_process';

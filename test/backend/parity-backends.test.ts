@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 
 import type { AttentionArgs, Backend, BinaryOp, UnaryOp } from '../../src/backend/backend.ts';
 import { referenceBackend } from '../../src/backend/reference.ts';
-import { assertClose, parityTargets, randF32, randI32, type Target } from './parity-helpers.ts';
+import { assertClose, randF32, randI32 } from './parity-helpers.ts';
+import { parityTargets, type Target } from './parity-targets.ts';
 
 type Buf = Float32Array | Int32Array;
 type Put = <T extends Buf>(h: T) => T;

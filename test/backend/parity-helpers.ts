@@ -1,12 +1,10 @@
-// Shared helpers of the parity tests: seeded random buffers, a tolerance check that names the worst
-// element, skip messages, and the list of backends (native, webgpu) the table-driven harness runs.
+// Shared helpers of the native-vs-reference parity tests: seeded random buffers, a tolerance check
+// that names the worst element, and the skip message used when the addon is not built.
 // Not a test file itself (no .test.ts suffix).
 
 import assert from 'node:assert/strict';
 
-import type { Backend } from '../../src/backend/backend.ts';
-import { nativeAvailable, nativeBackend, nativeLoadError } from '../../src/backend/native.ts';
-import { webgpuAvailability } from '../../src/backend/webgpu/node.ts';
+import { nativeAvailable, nativeLoadError } from '../../src/backend/native.ts';
 
 /** A seeded uniform generator in [lo, hi) (mulberry32), so failures reproduce. */
 export function rng(seed: number): (lo?: number, hi?: number) => number {
@@ -84,53 +82,4 @@ export function assertBitwise(actual: Float32Array | Int32Array, expected: Float
 /** node:test `skip` option: false when the addon loads, else the reason. */
 export function skipWithoutNative(): string | false {
   return nativeAvailable() ? false : `native addon not built (${nativeLoadError() ?? 'unknown'}); run npm install`;
-}
-
-// ---- backend list for the table-driven harness (parity-backends.test.ts) --------------------------
-
-
-/** A backend under test and how to move buffers to it and back (identity for host backends). */
-export interface Target {
-  name: string;
-  be: Backend;
-  skip: string | false;
-  /** A buffer on this backend holding a copy of `host`. */
-  put<T extends Float32Array | Int32Array>(host: T): T;
-  /** The elements of a buffer of this backend, on the host. */
-  get<T extends Float32Array | Int32Array>(arr: T): Promise<T>;
-}
-
-/**
- * Every backend the parity table runs against the reference: native (when the addon is built) and
- * webgpu (when an adapter is found; on Linux without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD
- * from Debian's chromium package, which the webgpu loader does by itself when the file exists).
- */
-export async function parityTargets(): Promise<Target[]> {
-  const gpu = await webgpuAvailability();
-  const host = {
-    put: <T extends Float32Array | Int32Array>(h: T): T => h.slice() as T,
-    get: <T extends Float32Array | Int32Array>(a: T): Promise<T> => Promise.resolve(a),
-  };
-  const targets: Target[] = [{ name: 'native', be: nativeBackend, skip: skipWithoutNative(), ...host }];
-  if (gpu.ok) {
-    const mem = gpu.backend.memory!;
-    targets.push({
-      name: 'webgpu',
-      be: gpu.backend,
-      skip: false,
-      put: <T extends Float32Array | Int32Array>(h: T): T => mem.upload(h.slice()) as T,
-      get: async <T extends Float32Array | Int32Array>(a: T): Promise<T> => {
-        await mem.download(a);
-        return (a instanceof Int32Array ? Int32Array.from(a) : Float32Array.from(a)) as T;
-      },
-    });
-  } else {
-    targets.push({
-      name: 'webgpu',
-      be: nativeBackend,
-      skip: `no WebGPU adapter (${gpu.reason}); to run: apt-get install chromium libvulkan1 (SwiftShader), or set VK_ICD_FILENAMES to a Vulkan ICD`,
-      ...host,
-    });
-  }
-  return targets;
 }
