@@ -279,7 +279,14 @@ function printProfile(c: BenchConfig, rep: FinetuneReport, peak: number, bw: num
 }
 
 async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const dev = argv.indexOf('--device');
+  if (dev >= 0 && argv[dev + 1] === 'webgpu') {
+    // The WebGPU bench: its own flags and table (bench/webgpu.ts).
+    await (await import('./webgpu.ts')).runWebGpuBench(argv.filter((_, i) => i !== dev && i !== dev + 1));
+    return;
+  }
+  const f = parseFlags(argv);
   if (!nativeAvailable()) {
     console.log(`native backend unavailable: ${nativeLoadError()}`);
     process.exitCode = 1;

@@ -56,6 +56,24 @@ export interface AttentionArgs {
 }
 
 /**
+ * Memory of a backend whose buffers live off the host (webgpu). Its arrays are handles that kernels
+ * accept like host arrays; their elements are readable on the host only after an awaited download()
+ * (until the device writes them again). Host backends leave `Backend.memory` undefined.
+ */
+export interface DeviceMemoryApi {
+  /** A new device array of n elements (zeroed when asked). */
+  allocate(dtype: 'float32' | 'float64' | 'int32', n: number, zero: boolean): FloatArray | Int32Array;
+  /** A new device array holding a copy of `host` (do not modify `host` afterwards). */
+  upload(host: FloatArray | Int32Array): FloatArray | Int32Array;
+  /** Returns a device array's buffer to the device pool. */
+  release(arr: FloatArray | Int32Array): void;
+  /** Makes the elements behind `arr` readable on the host (resolves when they are). */
+  download(arr: FloatArray | Int32Array): Promise<void>;
+  /** Whether `arr` is one of this memory's device arrays. */
+  owns(arr: FloatArray | Int32Array): boolean;
+}
+
+/**
  * The kernel set. Sizes are element counts. Int32Array carries ids, labels and indices.
  * Kernels must not read outside the stated ranges and must write every element of their outputs.
  */
@@ -117,6 +135,10 @@ export interface Backend {
   reduce(op: ReduceOp, x: FloatArray, outer: number, axis: number, inner: number, out: FloatArray, argmax: Int32Array | null): void;
   /** Sum of squares of x[0..n) accumulated in float64 and returned. */
   sumSquares(x: FloatArray, n: number): number;
+  /** Device backends: the sum of squares over several buffers, read back once. */
+  sumSquaresAsync?(xs: ReadonlyArray<{ x: FloatArray; n: number }>): Promise<number>;
+  /** Device backends only: where tensor buffers live (see DeviceMemoryApi). */
+  readonly memory?: DeviceMemoryApi;
 
   // ---- matrix products ---------------------------------------------------------------------
   /**

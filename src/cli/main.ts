@@ -4,13 +4,14 @@
 
 import { Command, Option } from 'commander';
 import { FinetuneError } from '../errors.ts';
-import { setupBackend } from './backend.ts';
+import { setupBackend, setupDevice } from './backend.ts';
 import { cliMessage, flagTable } from './errors.ts';
 import { SETTING_FLAGS, registerTrain } from './train.ts';
 import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerGenerate } from './generate.ts';
+import { registerStudio } from './studio.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,10 +21,12 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .addOption(new Option('--threads <n>', 'compute threads (default: all cores)').argParser(Number))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['native', 'reference']).default('native'))
+    .addOption(new Option('--device <name>', 'cpu, webgpu (GPU via WebGPU) or auto (webgpu when an adapter exists)').choices(['cpu', 'webgpu', 'auto']).default('cpu'))
     .showHelpAfterError('(run with --help for usage)')
-    .hook('preAction', (cmd) => {
-      const o = cmd.opts<{ threads?: number; backend: string }>();
+    .hook('preAction', async (cmd, action) => {
+      const o = cmd.opts<{ threads?: number; backend: string; device: 'cpu' | 'webgpu' | 'auto' }>();
       setupBackend(o.backend, o.threads);
+      if (o.device !== 'cpu') await setupDevice(o.device, action.name());
     });
   registerTrain(program);
   registerEvaluate(program);
@@ -31,6 +34,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerDeploy(program);
   registerGenerate(program);
+  registerStudio(program);
   return program;
 }
 

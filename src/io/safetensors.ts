@@ -452,7 +452,7 @@ export function serializeSafetensors(
     parts.push(`${JSON.stringify(it.name)}:{"dtype":"${it.dtype}","shape":[${it.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
     offset = end;
   }
-  const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`); // UTF-8; TextEncoder (not Buffer) so browsers can serialize too
   const padded = Math.ceil(json.byteLength / 8) * 8;
   if (padded > MAX_HEADER_BYTES) throw new DTypeError(`safetensors header would be ${padded} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
   const header = new Uint8Array(8 + padded);

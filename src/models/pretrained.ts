@@ -18,7 +18,7 @@ import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite 
 import { isAdapterFolder, type LoraConfig } from '../lora/config.ts';
 import { loraState } from '../lora/inject.ts';
 import { manualSeed } from '../nn/init.ts';
-import type { Tensor } from '../tensor/index.ts';
+import { syncHost, type Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { BERT_FAMILY } from './bert.ts';
@@ -551,6 +551,7 @@ function configForSave(model: PretrainedTaskModel): HfConfig {
 export async function savePretrained(model: PretrainedTaskModel, dir: string, options: SavePretrainedOptions = {}): Promise<string[]> {
   if (loraState(model)) throw new ModelError(`${dir}: this model carries a LoRA adapter; merge it first (mergeLora) or save the adapter (saveLoraAdapter)`);
   const maxShard = options.maxShardSize ?? 5_000_000_000;
+  await syncHost(model.parameters()); // device backends: parameters become readable on the host
   const state = stateDictForSave(model);
   const shards: [string, TensorToWrite][][] = [[]];
   let current = 0;

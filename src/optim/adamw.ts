@@ -7,7 +7,7 @@
 // checkpoint can save and restore it exactly.
 
 import { ConfigError } from '../errors.ts';
-import { Tensor, untracked } from '../tensor/index.ts';
+import { Tensor, syncHost, untracked } from '../tensor/index.ts';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -75,7 +75,12 @@ export class AdamW {
     }
   }
 
-  /** Moment buffers in parameter order, for checkpoints. */
+  /** Makes the moment buffers readable on the host (device backends; a no-op on the CPU). */
+  async syncHost(): Promise<void> {
+    await syncHost([...this.m.values(), ...this.v.values()]);
+  }
+
+  /** Moment buffers in parameter order, for checkpoints (after `await syncHost()` on device backends). */
   stateArrays(): { m: Float32Array[]; v: Float32Array[]; step: number } {
     const params = this.groups.flatMap((g) => g.params);
     return {

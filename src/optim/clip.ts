@@ -17,3 +17,14 @@ export function clipScale(norm: number, maxNorm: number): number {
   const coef = maxNorm / (norm + 1e-6);
   return coef < 1 ? coef : 1;
 }
+
+/**
+ * The same norm, read asynchronously: on device backends (webgpu) the squares are summed on the device
+ * and read back once; on host backends it equals globalGradNorm.
+ */
+export async function globalGradNormAsync(params: readonly Tensor[]): Promise<number> {
+  const withGrad = params.filter((p) => p.grad);
+  const be = withGrad[0]?.backend;
+  if (!be?.sumSquaresAsync) return globalGradNorm(params);
+  return Math.sqrt(await be.sumSquaresAsync(withGrad.map((p) => ({ x: p.grad!.floatData, n: p.size }))));
+}

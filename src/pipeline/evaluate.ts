@@ -71,28 +71,32 @@ export async function evaluateClassifier(
   const wasTraining = model.training;
   model.eval();
   for (const { batch } of data.inOrder()) {
-    F.tidy(() =>
+    const out = F.tidy(() =>
       F.noGrad(() => {
-        const out = model.forward(batch);
-        const logits = F.contiguous(out.logits).floatData;
-        const refs = batch.labels ? batch.labels.data : null;
-        if (out.loss && refs) {
-          lossSum += out.loss.item() * batch.inputIds.shape[0];
-          lossCount += batch.inputIds.shape[0];
-        }
-        if (refs) {
-          if (metric instanceof RegressionMetrics) metric.update(logits, refs);
-          else metric.updateFromLogits?.(logits, refs);
-        }
-        if (collectPredictions && problem === 'single_label_classification') {
-          for (let b = 0; b < batch.inputIds.shape[0]; b++) {
-            const ref = refs ? Number(refs[b]) : null;
-            const r = rowPrediction(logits, b * K, K, ref);
-            predictions.push({ label: ref === null ? null : (labels[ref] as string), predicted: labels[r.k] as string, score: r.p, loss: r.nll });
-          }
-        }
+        const o = model.forward(batch);
+        return { logits: F.contiguous(o.logits), loss: o.loss ?? null };
       }),
     );
+    await F.syncHost([out.logits, out.loss]); // the one host read per batch (asynchronous on device backends)
+    const logits = out.logits.floatData;
+    const refs = batch.labels ? batch.labels.data : null;
+    if (out.loss && refs) {
+      lossSum += out.loss.item() * batch.inputIds.shape[0];
+      lossCount += batch.inputIds.shape[0];
+    }
+    if (refs) {
+      if (metric instanceof RegressionMetrics) metric.update(logits, refs);
+      else metric.updateFromLogits?.(logits, refs);
+    }
+    if (collectPredictions && problem === 'single_label_classification') {
+      for (let b = 0; b < batch.inputIds.shape[0]; b++) {
+        const ref = refs ? Number(refs[b]) : null;
+        const r = rowPrediction(logits, b * K, K, ref);
+        predictions.push({ label: ref === null ? null : (labels[ref] as string), predicted: labels[r.k] as string, score: r.p, loss: r.nll });
+      }
+    }
+    out.logits.dispose();
+    out.loss?.dispose();
     done++;
     onBatch?.(done, total);
     await new Promise((r) => setImmediate(r));

@@ -168,19 +168,31 @@ const rules: Rules = {
     const rows = r.targets.size;
     const C = r.logits.shape[r.logits.ndim - 1];
     // Per-row upstream gradient: the scalar g times rowScale, or g itself for reduction 'none'.
-    const gloss = r.perRow ? contiguousRaw(g) : Tensor.full([rows], g.item() * r.rowScale, g.dtype, g.backend);
+    const gloss = r.perRow ? contiguousRaw(g) : scalarTimes(g, [rows], r.rowScale);
     const gx = Tensor.empty(r.logits.shape, g.dtype, g.backend);
     g.backend.crossEntropyBackward(r.logits.floatData, r.lse.floatData, r.targets.intData, gloss.floatData, rows, C, r.ignoreIndex, gx.floatData);
     return [gx];
   },
   bceWithLogits(r, g) {
     const n = r.x.size;
-    const gloss = r.perElement ? contiguousRaw(g) : Tensor.full(r.x.shape, g.item() * r.scale, g.dtype, g.backend);
+    const gloss = r.perElement ? contiguousRaw(g) : scalarTimes(g, r.x.shape, r.scale);
     const gx = Tensor.empty(r.x.shape, g.dtype, g.backend);
     g.backend.bceWithLogitsBackward(r.x.floatData, r.y.floatData, gloss.floatData, gx.floatData, n);
     return [gx];
   },
 };
+
+/**
+ * A tensor of `shape` filled with the one-element g times `scale`. Host backends read g (bit-identical
+ * to before); device backends broadcast it on the device (a host read would wait for the device).
+ */
+function scalarTimes(g: Tensor, shape: readonly number[], scale: number): Tensor {
+  if (!g.backend.memory) return Tensor.full(shape, g.item() * scale, g.dtype, g.backend);
+  const out = Tensor.empty(shape, g.dtype, g.backend);
+  g.backend.copyStrided(shape, g.buffer, shape.map(() => 0), g.offset, out.buffer, contiguousStrides(shape), 0);
+  g.backend.unary('scale', out.floatData, out.floatData, out.size, scale);
+  return out;
+}
 
 function applyRule(rec: OpRecord, g: Tensor): Grads {
   const rule = rules[rec.op] as (r: OpRecord, g: Tensor) => Grads;

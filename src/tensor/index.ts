@@ -3,7 +3,7 @@
 
 import './gradients.ts';
 
-export { Tensor, numel, shapeStr, contiguousStrides, type Shape } from './tensor.ts';
+export { Tensor, numel, shapeStr, contiguousStrides, syncHost, type Shape } from './tensor.ts';
 export { tidy, keep, untracked, memoryStats, pool, type DType } from './memory.ts';
 export { noGrad, isGradEnabled, backward } from './autograd.ts';
 export { getDefaultBackend, setDefaultBackend, withBackend } from './device.ts';

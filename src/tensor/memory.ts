@@ -12,6 +12,7 @@
 //   until disposed explicitly.
 // Not here: the Tensor class (tensor.ts) and autograd (autograd.ts).
 
+import type { DeviceMemoryApi } from '../backend/backend.ts';
 import { DisposedError } from '../errors.ts';
 
 export type DType = 'float32' | 'float64' | 'int32';
@@ -138,11 +139,14 @@ export class Storage {
     array: AnyArray,
     /** Pooled storages return their buffer to the pool; wrapped user arrays do not. */
     private readonly pooled: boolean,
+    /** Set for device storages (webgpu): the buffer returns to the device's pool instead. */
+    readonly device: DeviceMemoryApi | null = null,
   ) {
     this.array = array;
   }
 
-  static allocate(dtype: DType, n: number, zero = true): Storage {
+  static allocate(dtype: DType, n: number, zero = true, device: DeviceMemoryApi | null = null): Storage {
+    if (device) return new Storage(dtype, device.allocate(dtype, n, zero), true, device);
     return new Storage(dtype, pool.acquire(dtype, n, zero), true);
   }
 
@@ -174,7 +178,10 @@ export class Storage {
   release(): void {
     if (this.array === null) return;
     if (--this.refs === 0) {
-      if (this.pooled) pool.release(this.dtype, this.array);
+      if (this.pooled) {
+        if (this.device) this.device.release(this.array);
+        else pool.release(this.dtype, this.array);
+      }
       this.array = null;
     }
   }

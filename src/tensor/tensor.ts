@@ -76,12 +76,12 @@ export class Tensor {
   // ---- construction -----------------------------------------------------------------------
   /** A new contiguous tensor of zeros. */
   static zeros(shape: Shape, dtype: DType = 'float32', backend: Backend = getDefaultBackend()): Tensor {
-    return new Tensor(Storage.allocate(dtype, numel(shape), true), shape, contiguousStrides(shape), 0, backend);
+    return new Tensor(Storage.allocate(dtype, numel(shape), true, backend.memory ?? null), shape, contiguousStrides(shape), 0, backend);
   }
 
   /** A new contiguous tensor whose contents the caller will overwrite entirely. */
   static empty(shape: Shape, dtype: DType = 'float32', backend: Backend = getDefaultBackend()): Tensor {
-    return new Tensor(Storage.allocate(dtype, numel(shape), false), shape, contiguousStrides(shape), 0, backend);
+    return new Tensor(Storage.allocate(dtype, numel(shape), false, backend.memory ?? null), shape, contiguousStrides(shape), 0, backend);
   }
 
   static full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getDefaultBackend()): Tensor {
@@ -97,16 +97,27 @@ export class Tensor {
     if (numel(sh) !== values.length) {
       throw new ShapeError(`Tensor.from: ${values.length} values do not fill shape ${shapeStr(sh)} (${numel(sh)} elements)`);
     }
+    if (backend.memory) {
+      // Device backends: fill on the host, then upload once (element writes into device arrays refuse).
+      const host = dt === 'int32' ? new Int32Array(values.length) : dt === 'float64' ? new Float64Array(values.length) : new Float32Array(values.length);
+      for (let i = 0; i < values.length; i++) host[i] = values[i];
+      return Tensor.wrap(host, sh, backend);
+    }
     const t = Tensor.empty(sh, dt, backend);
     const data = t.data;
     for (let i = 0; i < values.length; i++) data[i] = values[i];
     return t;
   }
 
-  /** Wraps an existing typed array without copying (the caller must not reuse it). */
+  /** Wraps an existing typed array without copying (the caller must not reuse it). Device backends upload it. */
   static wrap(array: AnyArray, shape: Shape, backend: Backend = getDefaultBackend()): Tensor {
     if (numel(shape) !== array.length) throw new ShapeError(`Tensor.wrap: ${array.length} values do not fill shape ${shapeStr(shape)}`);
-    return new Tensor(new Storage(dtypeOf(array), array, false), shape, contiguousStrides(shape), 0, backend);
+    const dev = backend.memory;
+    if (dev && !dev.owns(array)) {
+      if (array instanceof Float64Array) throw new DTypeError(`backend "${backend.name}" does not support float64; use the reference backend for float64`);
+      return new Tensor(new Storage(dtypeOf(array), dev.upload(array), true, dev), shape, contiguousStrides(shape), 0, backend);
+    }
+    return new Tensor(new Storage(dtypeOf(array), array, false, dev ?? null), shape, contiguousStrides(shape), 0, backend);
   }
 
   /** A persistent leaf that requires grad (a model parameter): not owned by any tidy() scope. */
@@ -190,6 +201,31 @@ export class Tensor {
     return out;
   }
 
+  // ---- asynchronous host reads (every backend; the only reads a device tensor allows) ----------
+  /**
+   * Makes this tensor's elements readable on the host: a no-op on host backends; on device backends
+   * (webgpu) it downloads the buffer, after which `data`, `toArray()` and `item()` work until the
+   * device writes it again.
+   * @example await loss.sync(); console.log(loss.item());
+   */
+  async sync(): Promise<this> {
+    const dev = this.storage.device;
+    if (dev) await dev.download(this.buffer);
+    return this;
+  }
+
+  /** The elements in logical (row-major) order, read asynchronously (works on every backend). */
+  async read(): Promise<number[]> {
+    await this.sync();
+    return this.toArray();
+  }
+
+  /** The single value of a one-element tensor, read asynchronously (works on every backend). */
+  async readItem(): Promise<number> {
+    await this.sync();
+    return this.item();
+  }
+
   describe(): string {
     return `${this.name ? `"${this.name}" ` : ''}tensor ${shapeStr(this.shape)} ${this.dtype}`;
   }
@@ -217,4 +253,14 @@ export class Tensor {
     this.grad?.dispose();
     this.grad = null;
   }
+}
+
+/**
+ * Makes every given tensor readable on the host (see Tensor.sync); a no-op on host backends.
+ * @example await syncHost(model.parameters()); // then save synchronously
+ */
+export async function syncHost(tensors: Iterable<Tensor | null | undefined>): Promise<void> {
+  const pending: Promise<Tensor>[] = [];
+  for (const t of tensors) if (t && !t.isDisposed) pending.push(t.sync()); // downloads overlap
+  await Promise.all(pending);
 }

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
 import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
-import { clipScale, globalGradNorm } from '../optim/clip.ts';
+import { clipScale, globalGradNormAsync } from '../optim/clip.ts';
 import { learningRate, warmupStepsFor } from '../optim/schedules.ts';
 import * as F from '../tensor/index.ts';
 import { ConfigError } from '../errors.ts';
@@ -118,8 +118,11 @@ export class Trainer {
     return learningRate(step, { name: this.o.args.lr_scheduler_type, baseLr: this.o.args.learning_rate, warmupSteps: this.warmupSteps, totalSteps: this.totalSteps });
   }
 
-  /** One optimizer step over gradient_accumulation_steps micro-batches; returns the mean loss. */
-  private step(): { loss: number; gradNorm: number; lr: number; examples: number; tokens: number } {
+  /**
+   * One optimizer step over gradient_accumulation_steps micro-batches; returns the mean loss. The loss
+   * and the gradient norm are the only host reads (asynchronous, so device backends fit).
+   */
+  private async step(): Promise<{ loss: number; gradNorm: number; lr: number; examples: number; tokens: number }> {
     const { model, args, train } = this.o;
     const accum = args.gradient_accumulation_steps;
     let lossSum = 0;
@@ -129,17 +132,19 @@ export class Trainer {
       const next = train.next();
       examples += next.size;
       tokens += next.tokens;
-      lossSum += F.tidy(() => {
+      const loss = F.tidy(() => {
         const out = model.forward(next.batch);
         if (!out.loss) throw new ConfigError('labels', 'the training data has no labels for this task');
         const scaled = accum === 1 ? out.loss : F.scale(out.loss, 1 / accum);
         scaled.backward();
-        return out.loss.item();
+        return out.loss;
       });
+      lossSum += await loss.readItem();
+      loss.dispose();
       if (train.getState().batch === 0 && micro < accum - 1) break; // an epoch ended mid-accumulation
     }
     const params = this.optimizer.groups.flatMap((g) => g.params);
-    const gradNorm = globalGradNorm(params);
+    const gradNorm = await globalGradNormAsync(params);
     const lr = this.lrAt(this.state.global_step);
     this.optimizer.lr = lr;
     this.optimizer.update(clipScale(gradNorm, args.max_grad_norm));
@@ -190,6 +195,7 @@ export class Trainer {
     this.state.sampler = this.o.train.getState();
     this.state.rng_state = getGeneratorState();
     this.state.optimizer_step = this.optimizer.step;
+    await this.optimizer.syncHost();
     await writeCheckpoint(dir, this.o.saveModel, this.optimizer.stateArrays(), this.state);
     await rotateCheckpoints(args.output_dir, args.save_total_limit, this.state.best_model_checkpoint, this.state.run_id);
     this.lastSavedStep = this.state.global_step;
@@ -215,7 +221,7 @@ export class Trainer {
         break;
       }
       const epochBefore = train.getState().epoch;
-      const s = this.step();
+      const s = await this.step();
       this.state.global_step++;
       const pos = train.getState();
       this.state.epoch = pos.epoch + pos.batch / train.batchesPerEpoch;

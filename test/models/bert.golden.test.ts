@@ -14,14 +14,25 @@ import { readSafetensors, toFloat32 } from '../../src/io/safetensors.ts';
 import { loadPretrained } from '../../src/models/pretrained.ts';
 import type { TaskName } from '../../src/models/types.ts';
 import { AdamW, decayGroups } from '../../src/optim/adamw.ts';
-import { clipScale, globalGradNorm } from '../../src/optim/clip.ts';
+import { clipScale, globalGradNormAsync } from '../../src/optim/clip.ts';
 import { learningRate } from '../../src/optim/schedules.ts';
+import { webgpuAvailability } from '../../src/backend/webgpu/node.ts';
 import * as F from '../../src/tensor/index.ts';
 import { assertRelClose, fixturePath, readGoldenBatch } from './helpers.ts';
 
 const TOL = 1e-4;
-/** The reference backend always; the native one too when its addon is built (same tolerance). */
+/**
+ * The reference backend always; the native one too when its addon is built, and webgpu when an adapter
+ * is found (same tolerance). Reads go through the async API (Tensor.read) so device backends fit.
+ */
 const BACKENDS: Backend[] = nativeAvailable() ? [referenceBackend, nativeBackend] : [referenceBackend];
+const gpu = await webgpuAvailability();
+if (gpu.ok) BACKENDS.push(gpu.backend);
+else {
+  describe('bert goldens on webgpu', { skip: `no WebGPU adapter (${gpu.reason}); install chromium + libvulkan1 (SwiftShader) or a GPU driver` }, () => {
+    it('skipped', () => undefined);
+  });
+}
 
 interface Golden {
   loss0: number;
@@ -79,18 +90,20 @@ for (const [c, backend] of CASES.flatMap((c) => BACKENDS.map((b) => [c, b] as co
       const { model, batch, golden } = await setup();
       const ref = (await readSafetensors(`${dir}/step0_outputs_and_grads.safetensors`)).tensors;
       model.eval();
-      F.tidy(() => {
-        const { logits } = model.forward({ ...batch, labels: undefined });
-        assert.deepEqual(logits.shape, ref.get('logits')?.shape);
-        assertRelClose(logits.toArray(), toFloat32(ref.get('logits')!), TOL, 'logits');
-      });
+      const logits = F.tidy(() => model.forward({ ...batch, labels: undefined }).logits);
+      assert.deepEqual(logits.shape, ref.get('logits')?.shape);
+      assertRelClose(await logits.read(), toFloat32(ref.get('logits')!), TOL, 'logits');
+      logits.dispose();
       model.train(); // dropout is 0 in the golden config, as in transformers' run
-      F.tidy(() => {
+      const loss = F.tidy(() => {
         const { loss } = model.forward(batch);
         assert.ok(loss);
-        assert.ok(relScalar(loss.item(), golden.loss0) <= TOL, `loss ${loss.item()} vs ${golden.loss0}`);
         loss.backward();
+        return loss;
       });
+      const loss0 = await loss.readItem();
+      assert.ok(relScalar(loss0, golden.loss0) <= TOL, `loss ${loss0} vs ${golden.loss0}`);
+      loss.dispose();
       const gradNames = [...ref.keys()].filter((k) => k.startsWith('grad.'));
       const params = model.namedParameters();
       assert.equal(gradNames.length, params.length, 'one golden gradient per parameter');
@@ -99,10 +112,10 @@ for (const [c, backend] of CASES.flatMap((c) => BACKENDS.map((b) => [c, b] as co
         assert.ok(g, `golden has no gradient for ${name}`);
         assert.ok(p.grad, `no gradient for ${name}`);
         if (ZERO_GRADIENT.test(name)) {
-          assertNegligible(p.grad.toArray(), 1e-10, `grad ${name}`);
+          assertNegligible(await p.grad.read(), 1e-10, `grad ${name}`);
           assertNegligible(toFloat32(g), 1e-10, `golden grad ${name}`);
         } else {
-          assertRelClose(p.grad.toArray(), toFloat32(g), TOL, `grad ${name}`);
+          assertRelClose(await p.grad.read(), toFloat32(g), TOL, `grad ${name}`);
         }
       }
       model.dispose();
@@ -115,12 +128,14 @@ for (const [c, backend] of CASES.flatMap((c) => BACKENDS.map((b) => [c, b] as co
       const params = named.map(([, p]) => p);
       const opt = new AdamW(decayGroups(named, 0.01), { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8 });
       for (let k = 0; k < 5; k++) {
-        const loss = F.tidy(() => {
+        const lossT = F.tidy(() => {
           const out = model.forward(batch);
           out.loss!.backward();
-          return out.loss!.item();
+          return out.loss!;
         });
-        const norm = globalGradNorm(params);
+        const loss = await lossT.readItem();
+        lossT.dispose();
+        const norm = await globalGradNormAsync(params);
         opt.lr = learningRate(k, { name: 'linear', baseLr: 1e-3, warmupSteps: 2, totalSteps: 5 });
         assert.ok(relScalar(loss, golden.losses[k]) <= TOL, `step ${k}: loss ${loss} vs ${golden.losses[k]}`);
         assert.ok(Math.abs(opt.lr - golden.lrs[k]) <= 1e-12, `step ${k}: lr ${opt.lr} vs ${golden.lrs[k]}`);
@@ -133,10 +148,10 @@ for (const [c, backend] of CASES.flatMap((c) => BACKENDS.map((b) => [c, b] as co
         const ref = after.get(name);
         assert.ok(ref, `after_training has no ${name}`);
         if (ZERO_GRADIENT.test(name)) {
-          assertNegligible(p.toArray(), 1e-6, `after training: ${name}`);
+          assertNegligible(await p.read(), 1e-6, `after training: ${name}`);
           assertNegligible(toFloat32(ref), 1e-6, `golden after training: ${name}`);
         } else {
-          assertRelClose(p.toArray(), toFloat32(ref), TOL, `after training: ${name}`);
+          assertRelClose(await p.read(), toFloat32(ref), TOL, `after training: ${name}`);
         }
       }
       opt.dispose();

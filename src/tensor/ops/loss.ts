@@ -37,6 +37,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: { ignoreInde
   let rowScale = 1;
   if (reduction === 'none') {
     out = perRow;
+  } else if (logits.backend.memory) {
+    // Device backends: count on the host from the targets (uploaded from it), sum on the device.
+    let count = 0;
+    const t = tc.intData;
+    for (let i = 0; i < rows; i++) if (t[i] !== ignoreIndex) count++;
+    rowScale = reduction === 'mean' ? 1 / count : 1;
+    out = deviceSum(perRow, rowScale);
   } else {
     let count = 0;
     let total = 0;
@@ -69,7 +76,10 @@ export function bceWithLogits(x: Tensor, y: Tensor, reduction: Reduction = 'mean
   x.backend.bceWithLogits(xc.floatData, yc.floatData, per.floatData, x.size);
   let out = per;
   let scale = 1;
-  if (reduction !== 'none') {
+  if (reduction !== 'none' && x.backend.memory) {
+    scale = reduction === 'mean' ? 1 / x.size : 1;
+    out = deviceSum(per, scale);
+  } else if (reduction !== 'none') {
     let total = 0;
     for (const v of per.floatData) total += v;
     scale = reduction === 'mean' ? 1 / x.size : 1;
@@ -80,6 +90,15 @@ export function bceWithLogits(x: Tensor, y: Tensor, reduction: Reduction = 'mean
     const s = { x: save(xc), y: save(yc) };
     record(out, { op: 'bceWithLogits', ...s, scale, perElement: reduction === 'none' }, [x], [s.x, s.y]);
   }
+  return out;
+}
+
+/** scale * sum(t) as a scalar computed on t's (device) backend; disposes t. */
+function deviceSum(t: Tensor, scale: number): Tensor {
+  const out = Tensor.empty([], t.dtype, t.backend);
+  t.backend.reduce('sum', t.floatData, 1, t.size, 1, out.floatData, null);
+  if (scale !== 1) t.backend.unary('scale', out.floatData, out.floatData, 1, scale);
+  t.dispose();
   return out;
 }
 
