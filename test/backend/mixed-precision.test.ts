@@ -94,7 +94,7 @@ describe('quantised weights', () => {
     assert.equal(DYNAMIC_CODE.length, 256);
     for (let i = 1; i < 256; i++) assert.ok(DYNAMIC_CODE[i] >= DYNAMIC_CODE[i - 1]);
     assert.equal(DYNAMIC_CODE[255], 1);
-    assert.equal(DYNAMIC_CODE[0], -0.99296875); // -(0.9859375 + 1) / 2: the midpoint of linspace(0.1, 1, 65)'s last bin
+    assert.equal(DYNAMIC_CODE[0], Math.fround(-0.99296875)); // -(0.9859375 + 1) / 2: the midpoint of linspace(0.1, 1, 65)'s last bin
   });
 
   for (const [format, dq] of [['bf16', false], ['int8', false], ['nf4', false], ['nf4', true]] as [QuantFormat, boolean][]) {
