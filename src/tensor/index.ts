@@ -10,6 +10,7 @@ export { getDefaultBackend, setDefaultBackend, withBackend } from './device.ts';
 export * from './ops/elementwise.ts';
 export * from './ops/views.ts';
 export { sum, mean, max, sumToShape } from './ops/reduce.ts';
-export { matmul, linear } from './ops/matmul.ts';
+export { matmul, linear, linearQuantized } from './ops/matmul.ts';
+export { autocast, autocastPrecision, type MatmulPrecision } from './autocast.ts';
 export * from './ops/nn.ts';
 export * from './ops/loss.ts';
