@@ -151,7 +151,7 @@ describe('cross-check with PyTorch autocast', () => {
       report.push(`${k}: ${equal}/${t[k].length} bitwise equal in bf16, worst ${worst.toFixed(2)} ulp`);
       // y may be rounded twice in torch (product to bf16, then + bf16 bias): 2 units; the gradients once.
       assert.ok(worst <= (k === 'y' ? 2 : 1), `${k}: worst ${worst} bf16 ulps`);
-      assert.ok(equal >= 0.8 * t[k].length, `${k}: only ${equal}/${t[k].length} equal after rounding`);
+      assert.ok(equal >= (k === 'y' ? 0.7 : 0.8) * t[k].length, `${k}: only ${equal}/${t[k].length} equal after rounding`);
     }
     console.log(`# torch autocast cross-check: ${report.join('; ')}`);
   });
