@@ -11,6 +11,7 @@ export * from './ops/elementwise.ts';
 export * from './ops/views.ts';
 export { sum, mean, max, sumToShape } from './ops/reduce.ts';
 export { matmul, linear, linearQuantized } from './ops/matmul.ts';
+export { checkpoint, type RecomputeHook } from './checkpoint.ts';
 export { autocast, autocastPrecision, type MatmulPrecision } from './autocast.ts';
 export * from './ops/nn.ts';
 export * from './ops/loss.ts';
