@@ -12,6 +12,8 @@ import { trainTextClassifier, type ClassifierRun } from '../pipeline/text-classi
 import { trainTokenClassifier } from '../pipeline/token-classification.ts';
 import { readConfigFile } from '../train/args.ts';
 import { createProgress } from './progress.ts';
+import { bf16Support, nativeAvailable } from '../backend/native.ts';
+import { getDefaultBackend } from '../tensor/index.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
@@ -57,6 +59,12 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--warmup-steps <n>', 'warmup_steps', 'warmup steps'],
   ['--lr-scheduler-type <s>', 'lr_scheduler_type', 'linear | cosine | constant | constant_with_warmup'],
   ['--max-grad-norm <x>', 'max_grad_norm', 'gradient clipping (0 disables)'],
+  ['--bf16', 'bf16', 'bf16 mixed precision: matrix products on bf16 operands (fp32 master weights, accumulation, softmax, norms, losses)'],
+  ['--gradient-checkpointing', 'gradient_checkpointing', 'recompute each layer\'s activations in backward: less memory, about a third more compute'],
+  ['--load-in-4bit', 'load_in_4bit', 'LoRA only: keep the frozen base Linear weights in 4 bits (NF4, blocks of 64, as bitsandbytes)'],
+  ['--load-in-8bit', 'load_in_8bit', 'LoRA only: keep the frozen base Linear weights in int8 (per-row absmax)'],
+  ['--bnb-4bit-quant-type <t>', 'bnb_4bit_quant_type', 'with --load-in-4bit: nf4 (default; fp4 is not supported)'],
+  ['--bnb-4bit-use-double-quant', 'bnb_4bit_use_double_quant', 'with --load-in-4bit: quantise the absmax constants too (8-bit, blocks of 256)'],
   ['--max-length <n>', 'max_length', 'truncate to this many tokens (default 128; text-generation: the block size of packed text)'],
   ['--eval-strategy <s>', 'eval_strategy', 'no | steps | epoch'],
   ['--eval-steps <n>', 'eval_steps', 'evaluate every N steps'],
@@ -125,6 +133,13 @@ export function printNextSteps(run: ClassifierRun & { task?: PipelineTask; baseM
   print(`  npx finetune export --format onnx ${run.outputDir} ${run.outputDir}-onnx`);
 }
 
+/** What --bf16 will run on this machine (the CPU decides whether bf16 is a speed-up). */
+export function bf16Notice(): string {
+  const be = getDefaultBackend();
+  if (be.name === 'native' && nativeAvailable() && bf16Support().supported) return 'bf16: matrix products on AVX512_BF16 dot products (VDPBF16PS), fp32 accumulation';
+  return `bf16: this ${be.name === 'native' ? 'CPU has no bf16 dot products (AVX512_BF16)' : `backend (${be.name}) has no bf16 kernel`}: operands are rounded to bf16 and multiplied in fp32, so --bf16 will be SLOWER than fp32 here (same numerics as on a bf16 CPU)`;
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
@@ -158,6 +173,7 @@ Config file keys are the snake_case names above (and transformers' TrainingArgum
     }
     const { pipeline, args } = resolveSettings(layers);
     const print = (s: string): void => void process.stdout.write(`${s}\n`);
+    if (args.bf16) print(bf16Notice());
     const controller = new AbortController();
     const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, 'steps') };
     const onSignal = (): void => {

@@ -18,6 +18,7 @@ import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
 import { loadLoraAdapter, PEFT_PREFIX, saveLoraAdapter } from '../lora/adapter.ts';
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loraConfig, readLoraConfig, type LoraConfig } from '../lora/config.ts';
 import { applyLora, loraParameters, loraState, mergeLora } from '../lora/inject.ts';
+import { quantizeLoraBase } from '../lora/quantize.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import { savePretrained } from '../models/pretrained.ts';
 import type { TaskModel } from '../models/types.ts';
@@ -316,6 +317,12 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
     say(ev, `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha}, dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)}); ` +
       `${trainable.toLocaleString('en-US')} trainable of ${model.numParameters().toLocaleString('en-US')} parameters`);
     persist = adapterPersistence(loaded, p.model, p.merge_lora);
+    if (p.load_in_4bit || p.load_in_8bit) {
+      const format = p.load_in_4bit ? 'nf4' : 'int8';
+      const q = quantizeLoraBase(model, format, { doubleQuant: p.bnb_4bit_use_double_quant });
+      say(ev, `base weights: ${q.layers} LoRA base Linear weights in ${format}${p.bnb_4bit_use_double_quant ? ' (double quant)' : ''}: ` +
+        `${(q.storedBytes / 2 ** 20).toFixed(1)} MiB instead of ${(q.fp32Bytes / 2 ** 20).toFixed(1)} MiB in fp32`);
+    }
   }
   say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
   // 4. Features.

@@ -39,6 +39,8 @@ export interface TrainingArguments {
   max_length: number; // truncate inputs to this many tokens (capped by the model's maximum)
   resume_from_checkpoint: string | null; // a checkpoint folder, or "latest" in output_dir
   report: boolean; // write report.html at the end
+  bf16: boolean; // bf16 mixed precision: matrix products on bf16 operands, fp32 master weights and accumulation
+  gradient_checkpointing: boolean; // recompute each layer's activations in backward (less memory, ~1/3 more compute)
 }
 
 export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
@@ -73,6 +75,8 @@ export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
   max_length: 128,
   resume_from_checkpoint: null,
   report: true,
+  bf16: false,
+  gradient_checkpointing: false,
 };
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'string?' | 'bool?' | readonly string[];
@@ -109,6 +113,8 @@ const KINDS: { [K in keyof TrainingArguments]: Kind } = {
   max_length: 'int',
   resume_from_checkpoint: 'string?',
   report: 'bool',
+  bf16: 'bool',
+  gradient_checkpointing: 'bool',
 };
 
 /** Old or alternative spellings users bring from transformers. */

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
+import { enableGradientCheckpointing } from '../models/checkpointing.ts';
 import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
 import { clipScale, globalGradNorm } from '../optim/clip.ts';
@@ -82,6 +83,10 @@ export class Trainer {
       `optimizer: AdamW, ${groups[0].params.length} tensors with weight decay ${args.weight_decay}, ${groups[1].params.length} without (biases, norm weights); ` +
         `${this.totalSteps} steps, warmup ${this.warmupSteps}, schedule ${args.lr_scheduler_type}`,
     );
+    if (args.gradient_checkpointing) {
+      const n = enableGradientCheckpointing(model);
+      o.events?.onMessage?.(`gradient checkpointing: ${n} layers recompute their activations in backward`);
+    }
     this.state = {
       global_step: 0,
       epoch: 0,
@@ -128,7 +133,8 @@ export class Trainer {
       examples += next.size;
       tokens += next.tokens;
       lossSum += F.tidy(() => {
-        const out = model.forward(next.batch);
+        // --bf16: the forward's matrix products (and, as recorded, their backward) on bf16 operands.
+        const out = F.autocast(args.bf16 ? 'bf16' : 'fp32', () => model.forward(next.batch));
         if (!out.loss) throw new ConfigError('labels', 'the training data has no labels for this task');
         const scaled = accum === 1 ? out.loss : F.scale(out.loss, 1 / accum);
         scaled.backward();
