@@ -108,16 +108,13 @@ class Bf16Embedding extends Module {
 }
 
 function randomBf16Table(rows: number, cols: number, std: number): QuantizedWeight {
+  // Uniform with the given std (random weights only need the scale; a normal draw per entry costs minutes here).
   const data = new Uint16Array(rows * cols);
+  const half = Math.sqrt(3) * std;
   let s = 12345;
   for (let i = 0; i < data.length; i++) {
-    // two uniforms -> an approximately normal value (Irwin-Hall of 4), cheap for 262M entries
-    let u = 0;
-    for (let k = 0; k < 4; k++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      u += s / 4294967296;
-    }
-    data[i] = toBf16Bits((u - 2) * Math.sqrt(3) * std);
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = toBf16Bits((s / 2147483648 - 1) * half);
   }
   return { format: 'bf16', rows, cols, data, absmax: null, block: 0, double: null };
 }
@@ -131,9 +128,11 @@ function buildModel(mode: Mode, f: Flags): LlamaForCausalLM {
     applyLora(model, loraConfig({ target_modules: LORA_TARGETS, r: f.rank, lora_alpha: 2 * f.rank, init_lora_weights: false }));
     return model;
   }
-  // The trunk with no layers and a 1-row vocabulary (no 1 GB fp32 embedding), then the real parts.
+  // The trunk with a 1-row vocabulary (no 1 GB fp32 embedding) and one placeholder layer (configs need >= 1),
+  // then the real parts.
   const cfg = llama1bConfig(f.layers);
-  const model = new LlamaForCausalLM({ ...llama1bConfig(0, 1), vocab_size: 1 });
+  const model = new LlamaForCausalLM(llama1bConfig(1, 1));
+  const placeholder = model.model.layers;
   const format: QuantFormat = mode === 'nf4' ? 'nf4' : 'bf16';
   const layers: LlamaDecoderLayer[] = [];
   for (let l = 0; l < f.layers; l++) {
@@ -150,6 +149,7 @@ function buildModel(mode: Mode, f: Flags): LlamaForCausalLM {
     F.pool.clear();
     layers.push(layer);
   }
+  placeholder.dispose();
   model.model.replaceChild('layers', new ModuleList(layers));
   const embed = new Bf16Embedding(randomBf16Table(cfg.vocab_size, cfg.hidden_size, cfg.initializer_range));
   model.model.embedTokens.weight.dispose();
@@ -175,7 +175,8 @@ function runChild(mode: Mode, f: Flags): void {
   if (f.threads > 0) setNumThreads(f.threads);
   const t0 = performance.now();
   const model = buildModel(mode, f);
-  for (const [name, p] of model.namedParameters()) if (!p.isDisposed) p.requiresGrad = /\.lora_[AB]\.weight$/.test(name);
+  // Only the adapters train (the released fp32 base weights stay registered, frozen and empty).
+  for (const [name, p] of model.namedParameters()) p.requiresGrad = /\.lora_[AB]\.weight$/.test(name) && !p.isDisposed;
   enableGradientCheckpointing(model);
   model.train();
   const params = model.trainableParameters().map(([, t]) => t);
