@@ -96,10 +96,18 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, float alpha, const float* a, bo
                 bool transW, float beta, float* c, bool bf16) {
   if (M <= 0 || N <= 0) return;
   QuantB qb{&w, transW};
-  if (bf16) {
+  if (bf16 && bf16_kernel_in_use()) {
     BSource src{&qb, quant_fetch};
     gemm_bf16_source(M, N, K, alpha, a, transA, src, beta, c);
     return;
+  }
+  // fp32, or bf16 without the AVX512_BF16 kernel: the tiled fp32 path below, with A and every dequantised
+  // tile rounded to bf16 in the latter case (still one tile at a time, never the whole weight).
+  std::vector<float> arounded;
+  if (bf16) {
+    arounded.resize(static_cast<size_t>(M * K));
+    round_to_bf16(a, arounded.data(), M * K);
+    a = arounded.data();
   }
   if (K <= 0) {
     for (int64_t i = 0; i < M * N; i++) c[i] = beta == 0.f ? 0.f : beta * c[i];
@@ -115,6 +123,7 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, float alpha, const float* a, bo
       for (int64_t k0 = 0; k0 < K; k0 += kQKC) {
         const int64_t kc = std::min(kQKC, K - k0);
         BTile bt = quant_fetch(&qb, k0, kc, n0, nc, tile);
+        if (bf16) round_to_bf16(tile.data(), tile.data(), kc * nc);
         const float* ak = transA ? a + k0 * M : a + k0;
         const int64_t lda = transA ? M : K;
         sgemm_serial(transA, !bt.kmajor, M, nc, kc, alpha, ak, lda, bt.p, bt.ld, k0 == 0 ? beta : 1.0f, c + n0, N);

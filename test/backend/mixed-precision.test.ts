@@ -122,7 +122,9 @@ describe('quantised weights', () => {
     it(`${format}${dq ? ' + double quant' : ''}: quantised GEMM equals GEMM with the dequantised weight`, { skip }, () => {
       const q = quantize(w, rows, cols, format, { doubleQuant: dq });
       const d = dequantize(q);
-      for (const bf16 of [false, true]) {
+      const kernels = bf16Support().supported ? [true, false] : [false];
+      for (const [bf16, kernel] of [[false, true], ...kernels.map((k) => [true, k])] as [boolean, boolean][]) {
+        setBf16Kernel(kernel);
         // forward: x (M, cols) @ W^T -> (M, rows); input gradient: g (M, rows) @ W -> (M, cols)
         for (const [transW, K, N] of [[true, cols, rows], [false, rows, cols]] as [boolean, number, number][]) {
           for (const transA of [false, true]) {
@@ -135,10 +137,11 @@ describe('quantised weights', () => {
             assertClose(got, want, `gemmQuant ${format} bf16=${bf16} transW=${transW} transA=${transA}`, 1e-5, 1e-6);
             const refOut = new Float32Array(M * N);
             ref.gemmQuant!(M, N, K, 1, a, transA, q, transW, 0, refOut, bf16);
-            assertClose(got, refOut, `gemmQuant vs reference ${format} bf16=${bf16}`, 1e-5, 1e-5);
+            assertClose(got, refOut, `gemmQuant vs reference ${format} bf16=${bf16} kernel=${kernel}`, 1e-5, 1e-5);
           }
         }
       }
+      setBf16Kernel(true);
     });
   }
 });
