@@ -3,10 +3,11 @@
 // The block must be deterministic given its inputs: callers that draw dropout seeds from a generator
 // restore its state around the recompute (the `recompute` hook; see src/nn/checkpoint.ts), so masks are
 // identical and gradients equal the non-checkpointed run. Parameter gradients accumulate (+=) into .grad
-// by the nested backward, exactly as in one big graph.
+// by the nested backward, exactly as in one big graph. The autocast precision of the first run is reused.
 // Not here: choosing which blocks to checkpoint (src/nn/checkpoint.ts).
 
 import { backward, enableGrad, isGradEnabled, noGrad, record, save } from './autograd.ts';
+import { autocast, autocastPrecision } from './autocast.ts';
 import { tidy } from './memory.ts';
 import { Tensor } from './tensor.ts';
 
@@ -23,6 +24,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], re
   const y = tidy(() => noGrad(() => fn(...inputs)));
   const saved = inputs.map(save);
   const wantsGrad = inputs.map((t) => t.requiresGrad);
+  const precision = autocastPrecision(); // the recompute runs in backward, outside the caller's autocast scope
   record(
     y,
     {
@@ -37,7 +39,7 @@ export function checkpoint(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[], re
             leaf.requiresGrad = wantsGrad[i];
             return leaf;
           });
-          out = enableGrad(() => fn(...xs));
+          out = autocast(precision, () => enableGrad(() => fn(...xs)));
         } finally {
           undo?.();
         }

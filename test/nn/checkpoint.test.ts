@@ -50,7 +50,7 @@ const CASES: Case[] = [
   },
 ];
 
-function step(c: Case, checkpointed: boolean): { loss: number; grads: Map<string, Float32Array>; peak: number } {
+function step(c: Case, checkpointed: boolean, precision: F.MatmulPrecision = 'fp32'): { loss: number; grads: Map<string, Float32Array>; peak: number } {
   const model = c.build();
   if (checkpointed) assert.ok(enableGradientCheckpointing(model) === 3);
   model.train();
@@ -58,8 +58,8 @@ function step(c: Case, checkpointed: boolean): { loss: number; grads: Map<string
   const base = F.memoryStats().allocatedBytes;
   F.pool.peakAllocatedBytes = F.pool.allocatedBytes;
   const loss = F.tidy(() => {
-    const out = model.forward(c.batch());
-    out.loss!.backward();
+    const out = F.autocast(precision, () => model.forward(c.batch()));
+    out.loss!.backward(); // outside the scope, as the trainer does: the recompute must reuse bf16
     return out.loss!.item();
   });
   const peak = F.memoryStats().peakAllocatedBytes - base;
@@ -71,9 +71,9 @@ function step(c: Case, checkpointed: boolean): { loss: number; grads: Map<string
 
 for (const backend of nativeAvailable() ? ['reference', 'native'] : ['reference']) {
   describe(`gradient checkpointing (${backend} backend)`, () => {
-    for (const c of CASES) {
-      it(`${c.name}: same loss and every parameter gradient within 1e-6`, () => {
-        const run = (ck: boolean) => (backend === 'native' ? F.withBackend(nativeBackend, () => step(c, ck)) : step(c, ck));
+    for (const [c, precision] of CASES.flatMap((c) => [[c, 'fp32'], [c, 'bf16']] as [Case, F.MatmulPrecision][])) {
+      it(`${c.name}${precision === 'bf16' ? ' under bf16 autocast' : ''}: same loss and every parameter gradient within 1e-6`, () => {
+        const run = (ck: boolean) => (backend === 'native' ? F.withBackend(nativeBackend, () => step(c, ck, precision)) : step(c, ck, precision));
         const plain = run(false);
         const ck = run(true);
         assert.equal(ck.loss, plain.loss);
@@ -90,7 +90,7 @@ for (const backend of nativeAvailable() ? ['reference', 'native'] : ['reference'
         }
         assert.ok(nonzero > 100, 'gradients were computed');
         assert.ok(worst <= 1e-6, `max |grad difference| ${worst}`);
-        console.log(`# ${backend} ${c.name}: max grad diff ${worst}; peak tracked tensor bytes ${plain.peak} plain vs ${ck.peak} checkpointed`);
+        console.log(`# ${backend} ${c.name} ${precision}: max grad diff ${worst}; peak tracked tensor bytes ${plain.peak} plain vs ${ck.peak} checkpointed`);
       });
     }
   });
