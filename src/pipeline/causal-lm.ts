@@ -18,7 +18,7 @@ import { readSafetensors, toFloat32 } from '../io/safetensors.ts';
 import { loadLoraAdapter, PEFT_PREFIX, saveLoraAdapter } from '../lora/adapter.ts';
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loraConfig, readLoraConfig, type LoraConfig } from '../lora/config.ts';
 import { applyLora, loraParameters, loraState, mergeLora } from '../lora/inject.ts';
-import { quantizeLoraBase } from '../lora/quantize.ts';
+import { streamingQuantizedLoad } from '../lora/quantize.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import { savePretrained } from '../models/pretrained.ts';
 import type { TaskModel } from '../models/types.ts';
@@ -280,7 +280,13 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   }
   if (p.merge_lora && p.lora_r === 0) throw new ConfigError('merge_lora', 'needs LoRA: set lora_r (e.g. 8)');
   // 1. Model and tokenizer first: the tokenizer turns the data into tokens.
-  const loaded = await loadTaskModel(p.model, 'text-generation', null, ev);
+  // --load-in-4bit/8bit: LoRA is applied while loading and the frozen base weights go from the file's bytes
+  // straight to nf4/int8 (the embedding to bf16); the fp32 base is never held.
+  const quantFormat = p.lora_r > 0 && (p.load_in_4bit || p.load_in_8bit) ? (p.load_in_4bit ? 'nf4' : 'int8') : null;
+  const streaming = quantFormat
+    ? streamingQuantizedLoad(quantFormat, { doubleQuant: p.bnb_4bit_use_double_quant }, (m) => applyLora(m, loraSettings(p, m.hfConfig.model_type, p.model!)))
+    : undefined;
+  const loaded = await loadTaskModel(p.model, 'text-generation', null, ev, streaming ? { streaming } : {});
   const model = asCausalLm(loaded.model, p.model);
   const { tokenizer } = loaded;
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
@@ -312,16 +318,16 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   let persist: ModelPersistence | undefined;
   if (p.lora_r > 0) {
     const cfg = loraSettings(p, model.hfConfig.model_type, p.model);
-    const state = applyLora(model, cfg);
+    const state = loraState(model) ?? applyLora(model, cfg);
     const trainable = model.trainableParameters().reduce((n, [, t]) => n + t.size, 0);
     say(ev, `LoRA: r ${cfg.r}, alpha ${cfg.lora_alpha}, dropout ${cfg.lora_dropout}, ${state.layers.size} layers (${JSON.stringify(cfg.target_modules)}); ` +
       `${trainable.toLocaleString('en-US')} trainable of ${model.numParameters().toLocaleString('en-US')} parameters`);
     persist = adapterPersistence(loaded, p.model, p.merge_lora);
-    if (p.load_in_4bit || p.load_in_8bit) {
-      const format = p.load_in_4bit ? 'nf4' : 'int8';
-      const q = quantizeLoraBase(model, format, { doubleQuant: p.bnb_4bit_use_double_quant });
-      say(ev, `base weights: ${q.layers} LoRA base Linear weights in ${format}${p.bnb_4bit_use_double_quant ? ' (double quant)' : ''}: ` +
-        `${(q.storedBytes / 2 ** 20).toFixed(1)} MiB instead of ${(q.fp32Bytes / 2 ** 20).toFixed(1)} MiB in fp32`);
+    if (streaming && quantFormat) {
+      const q = streaming.report;
+      say(ev, `base weights: ${q.layers} LoRA base Linear weights in ${quantFormat}${p.bnb_4bit_use_double_quant ? ' (double quant)' : ''}` +
+        `${q.embedding ? ` and ${q.embedding} in bf16` : ''}, quantised while reading: ` +
+        `${(q.storedBytes / 2 ** 20).toFixed(1)} MiB stored (the ${q.layers} Linear weights would take ${(q.fp32Bytes / 2 ** 20).toFixed(1)} MiB in fp32)`);
     }
   }
   say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);

@@ -27,6 +27,7 @@ import type { EvalResult } from './evaluate.ts';
 import { maskedLmPretrain } from './mlm.ts';
 import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
 import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
+import { autocastAsync } from '../tensor/index.ts';
 
 /** The result of a task run: ClassifierRun's fields (so the CLI prints it the same way) plus the task. */
 export interface TaskRun extends ClassifierRun {
@@ -67,7 +68,7 @@ export async function loadTaskModel(
   task: TaskName,
   labels: LabelMap | null,
   ev?: PipelineEvents,
-  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels'> = {},
+  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels' | 'streaming'> = {},
 ): Promise<LoadedTaskModel> {
   const dir = await resolveModel(idOrPath, { onMessage: (m: string) => say(ev, m) });
   const tokenizer = await loadTokenizer(dir);
@@ -240,8 +241,11 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
   if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
-  const valResult = validate ? await validate(model) : null;
-  const testResult = input.test ? await input.test(model) : null;
+  // --bf16: the final evaluations run under autocast, as the trainer's periodic ones.
+  const precision = args.bf16 ? 'bf16' : 'fp32';
+  const valResult = validate ? await autocastAsync(precision, () => validate(model)) : null;
+  const testFn = input.test;
+  const testResult = testFn ? await autocastAsync(precision, () => testFn(model)) : null;
   if (testResult) {
     const rec: LogRecord = { step: result.globalStep, epoch: result.epochs };
     for (const [k, v] of Object.entries(testResult.metrics)) rec[`test_${k}`] = v;

@@ -27,3 +27,18 @@ export function autocast<T>(precision: MatmulPrecision, fn: () => T): T {
     current = prev;
   }
 }
+
+/**
+ * autocast for an async fn (evaluation loops that await between batches): the precision holds until the
+ * promise settles. The mode is process-global, so do not run other tensor work concurrently with it.
+ * @example const metrics = await F.autocastAsync('bf16', () => evaluate(model));
+ */
+export async function autocastAsync<T>(precision: MatmulPrecision, fn: () => Promise<T>): Promise<T> {
+  const prev = current;
+  current = precision;
+  try {
+    return await fn();
+  } finally {
+    current = prev;
+  }
+}

@@ -12,6 +12,6 @@ export * from './ops/views.ts';
 export { sum, mean, max, sumToShape } from './ops/reduce.ts';
 export { matmul, linear, linearQuantized } from './ops/matmul.ts';
 export { checkpoint, type RecomputeHook } from './checkpoint.ts';
-export { autocast, autocastPrecision, type MatmulPrecision } from './autocast.ts';
+export { autocast, autocastAsync, autocastPrecision, type MatmulPrecision } from './autocast.ts';
 export * from './ops/nn.ts';
 export * from './ops/loss.ts';

@@ -159,7 +159,9 @@ export class Trainer {
   private async evaluateNow(): Promise<Record<string, number> | null> {
     if (!this.o.evaluate) return null;
     this.o.model.eval();
-    const metrics = await this.o.evaluate(this.o.model);
+    const evaluate = this.o.evaluate;
+    // --bf16 evaluates under autocast too (as Trainer with bf16=True does).
+    const metrics = await F.autocastAsync(this.o.args.bf16 ? 'bf16' : 'fp32', () => evaluate(this.o.model));
     this.o.model.train();
     const rec: LogRecord = { step: this.state.global_step, epoch: this.state.epoch };
     for (const [k, v] of Object.entries(metrics)) rec[`eval_${k}`] = v;
