@@ -25,7 +25,7 @@ import { ModuleList } from '../src/models/common.ts';
 import { LlamaDecoderLayer, LlamaForCausalLM } from '../src/models/llama.ts';
 import { createModel } from '../src/models/pretrained.ts';
 import type { DecoderInputs } from '../src/generate/decoder.ts';
-import { manualSeed } from '../src/nn/init.ts';
+import { deferredInit, manualSeed } from '../src/nn/init.ts';
 import { Linear, Module } from '../src/nn/module.ts';
 import { AdamW } from '../src/optim/adamw.ts';
 import * as F from '../src/tensor/index.ts';
@@ -107,6 +107,18 @@ class Bf16Embedding extends Module {
   }
 }
 
+/** n uniform values with standard deviation std (an LCG: random weights only need the scale). */
+function randomUniform(n: number, std: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  const half = Math.sqrt(3) * std;
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2147483648 - 1) * half;
+  }
+  return out;
+}
+
 function randomBf16Table(rows: number, cols: number, std: number): QuantizedWeight {
   // Uniform with the given std (random weights only need the scale; a normal draw per entry costs minutes here).
   const data = new Uint16Array(rows * cols);
@@ -136,13 +148,15 @@ function buildModel(mode: Mode, f: Flags): LlamaForCausalLM {
   const format: QuantFormat = mode === 'nf4' ? 'nf4' : 'bf16';
   const layers: LlamaDecoderLayer[] = [];
   for (let l = 0; l < f.layers; l++) {
-    const layer = F.untracked(() => new LlamaDecoderLayer(cfg));
+    // Deferred init: the Linear weights take no memory and draw nothing until read; the quantiser reads a
+    // uniform fp32 draw of the right scale instead (the normal draw costs ~25 s per layer on a loaded machine).
+    const layer = F.untracked(() => deferredInit(() => new LlamaDecoderLayer(cfg)));
     for (const [path, m] of layer.namedModules()) {
       if (!(m instanceof Linear) || !LORA_TARGETS.includes(path.split('.').at(-1)!)) continue;
       const cut = path.lastIndexOf('.');
       const parent = layer.namedModules().find(([p]) => p === path.slice(0, cut))![1];
       const lora = new LoraLinear(m, opts);
-      lora.quantizedWeight = quantize(m.weight.floatData, m.outFeatures, m.inFeatures, format, { doubleQuant: true });
+      lora.quantizedWeight = quantize(randomUniform(m.outFeatures * m.inFeatures, cfg.initializer_range, l * 131 + path.length), m.outFeatures, m.inFeatures, format, { doubleQuant: true });
       m.weight.dispose();
       parent.replaceChild(path.slice(cut + 1), lora);
     }
