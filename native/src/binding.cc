@@ -13,6 +13,10 @@
 #include "common.h"
 #include "kernels.h"
 
+namespace ft_binding {
+void register_mixed_precision(Napi::Env env, Napi::Object exports);  // binding_mixed.cc
+}
+
 namespace {
 
 using namespace ft_binding;
@@ -588,6 +592,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
   exports.Set("adamw", Napi::Function::New(env, AdamW));
+  register_mixed_precision(env, exports);
   return exports;
 }
 

@@ -110,3 +110,42 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, d
 double fma_peak_gflops(int ms, int isa);
 
 }  // namespace ft
+
+// ---- bf16 mixed precision and quantised weights (gemm_bf16.cc, quant.cc) ----
+namespace ft {
+/** Whether the CPU has AVX512_BF16 dot products (VDPBF16PS). */
+bool bf16_dot_supported();
+/** Use the AVX512_BF16 kernel (true, if supported) or the portable converted path (false); returns whether honoured. */
+bool set_bf16_kernel(bool on);
+bool bf16_kernel_in_use();
+/** out[i] = bf16(x[i]) as fp32 (round to nearest even). */
+void round_to_bf16(const float* x, float* out, int64_t n);
+/** Backend.gemm with both operands rounded to bf16 and fp32 accumulation (see Backend.gemmBf16). */
+void gemm_bf16_batched(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t aBatchStride,
+                       bool transA, const float* b, int64_t bBatchStride, bool transB, float beta, float* c,
+                       int64_t cBatchStride);
+
+enum QuantFormat : int { Q_BF16 = 0, Q_INT8 = 1, Q_NF4 = 2 };
+/** A frozen (rows, cols) weight in a quantised storage format (see src/backend/quant.ts for the layout). */
+struct QuantWeight {
+  int format;
+  int64_t rows, cols;
+  const void* data;        // bf16: uint16 per element; int8: int8 per element; nf4: 2 codes per byte, high nibble first
+  const float* absmax;     // int8: per row; nf4: per block of `block` elements; null when double-quantised
+  int64_t block;           // nf4 block size (64)
+  // nf4 double quantisation (bitsandbytes compress_statistics): absmax[b] = code2[qabsmax[b]] * absmax2[b / block2] + offset
+  const uint8_t* qabsmax;
+  const float* code2;      // 256 entries
+  const float* absmax2;
+  int64_t block2;          // 256
+  float offset;
+};
+/** out (r1-r0, c1-c0) with row stride ld = W[r0:r1, c0:c1] dequantised to fp32. */
+void dequant_rect(const QuantWeight& w, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* out, int64_t ld);
+/**
+ * C (M, N) = alpha * op(A) op(W) + beta * C with W quantised: op(W) = W^T (transW, W is (N, K)) or W (K, N).
+ * bf16 = true rounds A and the dequantised W to bf16 (autocast); else fp32 products.
+ */
+void gemm_quant(int64_t M, int64_t N, int64_t K, float alpha, const float* a, bool transA, const QuantWeight& w,
+                bool transW, float beta, float* c, bool bf16);
+}  // namespace ft

@@ -5,6 +5,8 @@
 // Convention: every kernel OVERWRITES its output buffers unless its doc says "accumulates".
 // Layout words: a "(R, C) row-major" buffer holds R rows of C contiguous values starting at index 0.
 
+import type { QuantizedWeight } from './quant.ts';
+
 /** A floating-point buffer. float64 is supported by the reference backend only (for gradient checks). */
 export type FloatArray = Float32Array | Float64Array;
 
@@ -167,6 +169,38 @@ export interface Backend {
     cOffset: number,
     cBatchStride: number,
   ): void;
+
+  /**
+   * bf16 mixed precision (torch.autocast semantics): `gemm` with every element of op(A) and op(B) first
+   * rounded to bf16 (round to nearest even), products exact, accumulation in fp32 (or wider). Optional:
+   * when absent, callers round copies of the operands and call `gemm` (src/tensor/ops/lowp.ts).
+   */
+  gemmBf16?(
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    a: FloatArray,
+    aOffset: number,
+    aBatchStride: number,
+    transA: boolean,
+    b: FloatArray,
+    bOffset: number,
+    bBatchStride: number,
+    transB: boolean,
+    beta: number,
+    c: FloatArray,
+    cOffset: number,
+    cBatchStride: number,
+  ): void;
+  /**
+   * C (M, N) = alpha * op(A) op(W) + beta * C with a quantised frozen weight W (src/backend/quant.ts):
+   * op(W) = W^T when transW (W is (N, K), the Linear forward), else W (K, N) (the input gradient).
+   * A contiguous from index 0; bf16 = round op(A) and the dequantised W to bf16 first. The weight is
+   * dequantised panel by panel, never whole. Optional: when absent, callers dequantise and call `gemm`.
+   */
+  gemmQuant?(M: number, N: number, K: number, alpha: number, a: FloatArray, transA: boolean, w: QuantizedWeight, transW: boolean, beta: number, c: FloatArray, bf16: boolean): void;
 
   // ---- fused row ops (rows x cols, row-major, contiguous) ------------------------------------
   /** y = softmax over each row (log-softmax when `log`). Stable (subtracts the row max). */

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { DTypeError, FinetuneError, ShapeError } from '../errors.ts';
 import type { AttentionArgs, Backend, BinaryOp, FloatArray, ReduceOp, UnaryOp } from './backend.ts';
+import { DYNAMIC_CODE, QUANT_CODES, type QuantizedWeight } from './quant.ts';
 
 /** What the addon was built with and how it runs now. */
 export interface NativeBuildInfo {
@@ -75,6 +76,21 @@ interface Addon {
   attention(...args: AttentionTuple): void;
   attentionBackward(...args: [...AttentionTuple, F, F, F, F]): void;
   adamw(p: F, g: F, m: F, v: F, n: number, lr: number, b1: number, b2: number, eps: number, wd: number, step: number, gs: number): void;
+  // binding_mixed.cc
+  bf16Info(): { supported: boolean; kernel: boolean };
+  setBf16Kernel(on: boolean): boolean;
+  gemmBf16(...args: Parameters<Backend['gemm']>): void;
+  roundBf16(x: F, out: F, n: number): void;
+  dequant(...args: [...QuantTuple, F]): void;
+  gemmQuant(M: number, N: number, K: number, alpha: number, a: F, transA: boolean, ...rest: [...QuantTuple, boolean, number, F, boolean]): void;
+}
+
+// format, rows, cols, data, absmax, block, qabsmax, code2, absmax2, offset (native/src/binding_mixed.cc quant_weight)
+type QuantTuple = [number, number, number, Uint16Array | Int8Array | Uint8Array, Maybe<F>, number, Maybe<Uint8Array>, Maybe<F>, Maybe<F>, number];
+
+function quantTuple(w: QuantizedWeight): QuantTuple {
+  const d = w.double;
+  return [QUANT_CODES[w.format], w.rows, w.cols, w.data, w.absmax, Math.max(1, w.block), d?.qabsmax ?? null, d ? DYNAMIC_CODE : null, d?.absmax2 ?? null, d?.offset ?? 0];
 }
 
 // B, H, Hkv, Tq, Tk, D, q, k, v, keyMask, causal, scale, dropoutP, seed, out, lse
@@ -204,6 +220,14 @@ export const nativeBackend: Backend = {
     guard((m) =>
       m.gemm(batch, M, N, K, alpha, a, aOffset, aBatchStride, transA, b, bOffset, bBatchStride, transB, beta, c, cOffset, cBatchStride),
     );
+  },
+  gemmBf16(batch, M, N, K, alpha, a, aOffset, aBatchStride, transA, b, bOffset, bBatchStride, transB, beta, c, cOffset, cBatchStride) {
+    guard((m) =>
+      m.gemmBf16(batch, M, N, K, alpha, a, aOffset, aBatchStride, transA, b, bOffset, bBatchStride, transB, beta, c, cOffset, cBatchStride),
+    );
+  },
+  gemmQuant(M, N, K, alpha, a, transA, w, transW, beta, c, bf16) {
+    guard((m) => m.gemmQuant(M, N, K, alpha, a, transA, ...quantTuple(w), transW, beta, c, bf16));
   },
   softmax(x, rows, cols, y, log) {
     guard((a) => a.softmax(x, rows, cols, y, log));
@@ -356,4 +380,19 @@ export function measureFmaPeak(ms = 300, isa?: IsaLevel): number {
  */
 export function measureBf16Peak(ms = 300): number {
   return guard((a) => a.fmaPeak(ms, 3));
+}
+
+/** Whether this CPU has AVX512_BF16 dot products, and whether the bf16 GEMM uses them now. */
+export function bf16Support(): { supported: boolean; kernel: boolean } {
+  return guard((a) => a.bf16Info());
+}
+
+/** Selects the AVX512_BF16 kernel (true; ignored without CPU support) or the portable converted path (tests). */
+export function setBf16Kernel(on: boolean): boolean {
+  return guard((a) => a.setBf16Kernel(on));
+}
+
+/** The native dequantisation of a whole weight into out (tests; the GEMM never materialises it). */
+export function nativeDequantize(w: QuantizedWeight, out: Float32Array): void {
+  guard((a) => a.dequant(...quantTuple(w), out));
 }

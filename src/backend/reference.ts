@@ -5,6 +5,7 @@
 
 import type { AttentionArgs, Backend, BinaryOp, FloatArray, ReduceOp, UnaryOp } from './backend.ts';
 import { dropoutThreshold, hash32 } from './rng.ts';
+import { dequantize, roundBf16Array } from './quant.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2 = 1 / Math.SQRT2;
@@ -271,6 +272,21 @@ export const referenceBackend: Backend = {
         }
       }
     }
+  },
+
+  gemmBf16(batch, M, N, K, alpha, a, aOffset, aBatchStride, transA, b, bOffset, bBatchStride, transB, beta, c, cOffset, cBatchStride) {
+    // Round every operand element once (the same values a bf16 tensor would hold), then the plain GEMM.
+    const ar = a instanceof Float64Array ? new Float64Array(a.length) : new Float32Array(a.length);
+    const br = b instanceof Float64Array ? new Float64Array(b.length) : new Float32Array(b.length);
+    roundBf16Array(a, ar, a.length);
+    roundBf16Array(b, br, b.length);
+    referenceBackend.gemm(batch, M, N, K, alpha, ar, aOffset, aBatchStride, transA, br, bOffset, bBatchStride, transB, beta, c, cOffset, cBatchStride);
+  },
+
+  gemmQuant(M, N, K, alpha, a, transA, w, transW, beta, c, bf16) {
+    const wd = dequantize(w);
+    const gemm = bf16 ? referenceBackend.gemmBf16! : referenceBackend.gemm;
+    gemm(1, M, N, K, alpha, a, 0, 0, transA, wd, 0, 0, transW, beta, c, 0, 0);
   },
 
   softmax(x, rows, cols, y, log) {

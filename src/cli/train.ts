@@ -18,6 +18,8 @@ import { writeRunOutputs } from '../pipeline/run-outputs.ts';
 import { runVersions } from './versions.ts';
 import { createProgress, printLine, type Throughput } from './progress.ts';
 import { prepareOutputDir } from '../io/output-dir.ts';
+import { bf16Support, nativeAvailable } from '../backend/native.ts';
+import { getDefaultBackend } from '../tensor/index.ts';
 
 /** Flags shared by train and search: kebab-case spellings of pipeline and TrainingArguments keys. */
 export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
@@ -68,6 +70,12 @@ export const SETTING_FLAGS: [flag: string, key: string, help: string][] = [
   ['--warmup-steps <n>', 'warmup_steps', 'warmup steps'],
   ['--lr-scheduler-type <s>', 'lr_scheduler_type', 'linear | cosine | constant | constant_with_warmup'],
   ['--max-grad-norm <x>', 'max_grad_norm', 'gradient clipping (0 disables)'],
+  ['--bf16', 'bf16', 'bf16 mixed precision: matrix products on bf16 operands (fp32 master weights, accumulation, softmax, norms, losses)'],
+  ['--gradient-checkpointing', 'gradient_checkpointing', 'recompute each layer\'s activations in backward: less memory, about a third more compute'],
+  ['--load-in-4bit', 'load_in_4bit', 'LoRA only: keep the frozen base Linear weights in 4 bits (NF4, blocks of 64, as bitsandbytes)'],
+  ['--load-in-8bit', 'load_in_8bit', 'LoRA only: keep the frozen base Linear weights in int8 (per-row absmax)'],
+  ['--bnb-4bit-quant-type <t>', 'bnb_4bit_quant_type', 'with --load-in-4bit: nf4 (default; fp4 is not supported)'],
+  ['--bnb-4bit-use-double-quant', 'bnb_4bit_use_double_quant', 'with --load-in-4bit: quantise the absmax constants too (8-bit, blocks of 256)'],
   ['--max-length <n>', 'max_length', 'truncate to this many tokens (text-generation: the block size of packed text)'],
   ['--eval-strategy <s>', 'eval_strategy', 'no | steps | epoch'],
   ['--eval-steps <n>', 'eval_steps', 'evaluate every N steps'],
@@ -215,6 +223,13 @@ function resumeCommand(checkpoint: string): string {
   return ['npx', 'finetune', ...kept, '--resume-from-checkpoint', checkpoint].map(shellQuote).join(' ');
 }
 
+/** What --bf16 will run on this machine (the CPU decides whether bf16 is a speed-up). */
+export function bf16Notice(): string {
+  const be = getDefaultBackend();
+  if (be.name === 'native' && nativeAvailable() && bf16Support().supported) return 'bf16: matrix products on AVX512_BF16 dot products (VDPBF16PS), fp32 accumulation';
+  return `bf16: this ${be.name === 'native' ? 'CPU has no bf16 dot products (AVX512_BF16)' : `backend (${be.name}) has no bf16 kernel`}: operands are rounded to bf16 and multiplied in fp32, so --bf16 will be SLOWER than fp32 here (same numerics as on a bf16 CPU)`;
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
@@ -248,6 +263,7 @@ Beside the model, train writes training_args.json, all_results.json, README.md (
     const releaseOutputDir = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
     const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
+    if (args.bf16) print(bf16Notice());
     const controller = new AbortController();
     const events = { message: print, signal: controller.signal, progress: (label: string, total: number) => createProgress(label, total, { unit: 'steps', throughput: throughputOf(pipeline, args) }) };
     // SIGINT (Ctrl-C) / SIGTERM: stop at the next step boundary, write a resumable checkpoint, exit 130 / 143.

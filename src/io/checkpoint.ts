@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { FileFormatError, ModelError } from '../errors.ts';
 import { isJsonObject, readJsonFile } from './json.ts';
-import { readSafetensors, type SafetensorsEntry } from './safetensors.ts';
+import { readSafetensors, readSafetensorsLazy, type SafetensorsEntry } from './safetensors.ts';
 import { readTorchBin, readTorchBinIndex } from './torch-bin.ts';
 
 /** Weights of a checkpoint, merged across shards. */
@@ -50,7 +50,7 @@ export function pickleRefusal(where: string, found: string): string {
  *
  * @example const { tensors, files } = await readSafetensorsIndex('/models/llama-7b');
  */
-export async function readSafetensorsIndex(dir: string, indexName = SAFETENSORS_INDEX_NAME): Promise<CheckpointTensors> {
+export async function readSafetensorsIndex(dir: string, indexName = SAFETENSORS_INDEX_NAME, lazy = false): Promise<CheckpointTensors> {
   const indexPath = join(dir, indexName);
   const { value } = await readJsonFile(indexPath);
   if (!isJsonObject(value) || !isJsonObject(value['weight_map'])) {
@@ -76,7 +76,7 @@ export async function readSafetensorsIndex(dir: string, indexName = SAFETENSORS_
     if (!(await isFile(path))) {
       throw new FileFormatError(indexPath, `shard "${shard}" listed in weight_map is missing from ${dir}; download it again`);
     }
-    const st = await readSafetensors(path);
+    const st = await (lazy ? readSafetensorsLazy : readSafetensors)(path);
     if (files.length === 0) metadata = st.metadata;
     files.push(path);
     for (const [name, entry] of st.tensors) {
@@ -107,7 +107,9 @@ export async function readSafetensorsIndex(dir: string, indexName = SAFETENSORS_
  * const { tensors } = await loadCheckpointTensors('/models/bert-base-uncased');
  * tensors.get('bert.embeddings.word_embeddings.weight')?.shape; // [30522, 768]
  */
-export async function loadCheckpointTensors(path: string): Promise<CheckpointTensors> {
+export async function loadCheckpointTensors(path: string, opts: { lazy?: boolean } = {}): Promise<CheckpointTensors> {
+  const lazy = opts.lazy === true; // headers only: each entry's data is read from disk when accessed
+  const read = lazy ? readSafetensorsLazy : readSafetensors;
   let st;
   try {
     st = await stat(path);
@@ -118,16 +120,16 @@ export async function loadCheckpointTensors(path: string): Promise<CheckpointTen
     if (/\.bin\.index\.json$/.test(path)) return { ...(await readTorchBinIndex(dirname(path), basename(path))), metadata: {} };
     if (path.endsWith('.bin')) return { tensors: await readTorchBin(path), files: [path], metadata: {} };
     if (PICKLE_RE.test(basename(path))) throw new ModelError(pickleRefusal(dirname(path), basename(path)));
-    if (basename(path).endsWith('.index.json')) return readSafetensorsIndex(dirname(path), basename(path));
-    const file = await readSafetensors(path);
+    if (basename(path).endsWith('.index.json')) return readSafetensorsIndex(dirname(path), basename(path), lazy);
+    const file = await read(path);
     return { tensors: file.tensors, files: [path], metadata: file.metadata };
   }
   const single = join(path, SAFETENSORS_WEIGHTS_NAME);
   if (await isFile(single)) {
-    const file = await readSafetensors(single);
+    const file = await read(single);
     return { tensors: file.tensors, files: [single], metadata: file.metadata };
   }
-  if (await isFile(join(path, SAFETENSORS_INDEX_NAME))) return readSafetensorsIndex(path);
+  if (await isFile(join(path, SAFETENSORS_INDEX_NAME))) return readSafetensorsIndex(path, SAFETENSORS_INDEX_NAME, lazy);
   const bin = join(path, 'pytorch_model.bin');
   if (await isFile(bin)) return { tensors: await readTorchBin(bin), files: [bin], metadata: {} };
   if (await isFile(join(path, 'pytorch_model.bin.index.json'))) return { ...(await readTorchBinIndex(path)), metadata: {} };

@@ -5,6 +5,7 @@
 // model folders (checkpoint.ts), tensors or autograd (src/tensor).
 
 import { constants as bufferConstants } from 'node:buffer';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { DTypeError, FileFormatError } from '../errors.ts';
@@ -239,6 +240,53 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
         await readExactly(fh, data, dataStart + e.begin, path);
         tensors.set(e.name, { name: e.name, file: path, dtype: e.dtype, shape: e.shape, data });
       }
+    }
+    return { file: path, metadata, tensors };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Reads only the header of a safetensors file: each entry's `data` is read from disk (synchronously)
+ * every time it is accessed, so a loader holds one tensor's bytes at a time. Read `data` once per tensor.
+ * @example const st = await readSafetensorsLazy('model.safetensors'); const bytes = st.tensors.get('w')!.data;
+ */
+export async function readSafetensorsLazy(path: string): Promise<SafetensorsFile> {
+  checkEndianness(path);
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw new FileFormatError(path, `cannot open: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const prefix = new Uint8Array(8);
+    await readExactly(fh, prefix, 0, path);
+    const n = readHeaderLength(prefix, size, path);
+    const headerBytes = new Uint8Array(n);
+    await readExactly(fh, headerBytes, 8, path);
+    const dataStart = 8 + n;
+    const { metadata, entries } = parseHeader(headerBytes, size - dataStart, path);
+    const tensors = new Map<string, SafetensorsEntry>();
+    for (const e of entries) {
+      const readBytes = (): Uint8Array => {
+        const out = new Uint8Array(e.end - e.begin);
+        const fd = openSync(path, 'r');
+        try {
+          let off = 0;
+          while (off < out.length) {
+            const got = readSync(fd, out, off, out.length - off, dataStart + e.begin + off);
+            if (got === 0) throw new FileFormatError(path, `unexpected end of file reading tensor "${e.name}"`);
+            off += got;
+          }
+        } finally {
+          closeSync(fd);
+        }
+        return out;
+      };
+      tensors.set(e.name, { name: e.name, file: path, dtype: e.dtype, shape: e.shape, get data() { return readBytes(); } });
     }
     return { file: path, metadata, tensors };
   } finally {

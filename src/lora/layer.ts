@@ -8,6 +8,8 @@ import { Dropout, Linear, Module } from '../nn/module.ts';
 import { getGenerator } from '../nn/init.ts';
 import * as F from '../tensor/index.ts';
 import type { Tensor } from '../tensor/index.ts';
+import type { QuantizedWeight } from '../backend/quant.ts';
+import { ModelError } from '../errors.ts';
 
 /** How a new adapter starts (PEFT's init_lora_weights). */
 export type LoraInit = boolean | 'gaussian';
@@ -37,6 +39,8 @@ export class LoraLinear extends Module {
   readonly loraB: Linear;
   readonly scaling: number;
   private readonly dropout: Dropout;
+  /** The frozen base weight in a low-precision format (src/lora/quantize.ts), or null (fp32 `weight`). */
+  quantizedWeight: QuantizedWeight | null = null;
 
   constructor(
     readonly base: Linear,
@@ -63,13 +67,14 @@ export class LoraLinear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = F.linear(x, this.weight, this.bias);
+    const y = this.quantizedWeight ? F.linearQuantized(x, this.quantizedWeight, this.bias) : F.linear(x, this.weight, this.bias);
     const update = this.loraB.forward(this.loraA.forward(this.dropout.forward(x)));
     return F.add(y, F.scale(update, this.scaling));
   }
 
   /** W ← W + scaling · B A, in place on the base weight (PEFT's merge). */
   merge(): void {
+    if (this.quantizedWeight) throw new ModelError(`cannot merge a LoRA adapter into a ${this.quantizedWeight.format} base weight; load the base in full precision to merge`);
     F.tidy(() =>
       F.noGrad(() => {
         const delta = F.scale(F.matmul(this.loraB.weight, this.loraA.weight), this.scaling); // (out, in)

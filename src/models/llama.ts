@@ -7,6 +7,7 @@
 
 import { ModelError } from '../errors.ts';
 import { attentionProjectionBias, effectiveSlidingWindow, type HfConfig, type LlamaConfig } from '../io/hf-config.ts';
+import type { QuantizedWeight } from '../backend/quant.ts';
 import type { JsonObject } from '../io/json.ts';
 import { Linear, Module, RMSNorm } from '../nn/module.ts';
 import { normalInit } from '../nn/init.ts';
@@ -253,13 +254,31 @@ export class EmbeddingTable extends Module {
     private readonly paddingIdx: number | null,
   ) {
     super();
-    this.weight = this.param('weight', normalInit([num, dim], std));
-    if (paddingIdx !== null && paddingIdx >= 0 && paddingIdx < num) (this.weight.data as Float32Array).fill(0, paddingIdx * dim, (paddingIdx + 1) * dim);
+    this.weight = this.param('weight', normalInit([num, dim], std, paddingIdx));
   }
 
+  /** A frozen bf16 copy that replaces `weight` (quantised LoRA bases: `weight` is then released). */
+  bf16: QuantizedWeight | null = null;
+
   forward(ids: Tensor): Tensor {
+    if (this.bf16) return gatherBf16(this.bf16, ids);
     return embedWithPadding(this.weight, ids, this.paddingIdx);
   }
+}
+
+/** Rows of a bf16 table widened to fp32 (no gradient: the table is frozen). */
+function gatherBf16(table: QuantizedWeight, ids: Tensor): Tensor {
+  const C = table.cols;
+  const idv = F.contiguous(ids).intData;
+  const src = table.data as Uint16Array;
+  const out = new Float32Array(idv.length * C);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < idv.length; i++) {
+    const id = idv[i];
+    if (id < 0 || id >= table.rows) throw new ModelError(`token id ${id} is outside the embedding table (${table.rows} rows)`);
+    for (let c = 0, r = id * C; c < C; c++) bits[i * C + c] = src[r + c] << 16;
+  }
+  return Tensor.wrap(out, [...ids.shape, C]);
 }
 
 function eosIds(config: LlamaConfig): number[] {
@@ -316,7 +335,9 @@ export class LlamaForCausalLM extends Module implements PretrainedTaskModel, Cau
   logits(inputs: DecoderInputs): Tensor {
     let h = this.model.hiddenStates(inputs);
     if (inputs.lastOnly) h = F.narrow(h, 1, h.shape[1] - 1, 1);
-    return this.lmHead ? projection(this, 'lm_head').forward(h) : F.linear(h, this.model.embedTokens.weight, null);
+    if (this.lmHead) return projection(this, 'lm_head').forward(h);
+    const table = this.model.embedTokens;
+    return table.bf16 ? F.linearQuantized(h, table.bf16, null) : F.linear(h, table.weight, null);
   }
 
   forward(batch: ModelBatch): ModelOutput {

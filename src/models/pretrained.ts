@@ -17,7 +17,7 @@ import { isJsonObject, pythonJsonDumps, readJsonFile, type JsonObject } from '..
 import { toFloat32, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from '../io/safetensors.ts';
 import { isAdapterFolder, type LoraConfig } from '../lora/config.ts';
 import { loraState } from '../lora/inject.ts';
-import { manualSeed } from '../nn/init.ts';
+import { deferredInit, manualSeed } from '../nn/init.ts';
 import { syncHost, type Tensor } from '../tensor/index.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
@@ -169,7 +169,16 @@ export function mapCheckpointKeys(model: PretrainedTaskModel, checkpointKeys: re
 // Loading
 
 /** Options of {@link fromPretrained}. Label options act like transformers' `from_pretrained(num_labels=…, id2label=…)`. */
+/** Takes over one checkpoint tensor (e.g. quantises it) instead of copying it into parameter p; true when it did. */
+export type ConsumeTensor = (name: string, p: Tensor, entry: SafetensorsEntry, transpose: boolean) => boolean;
+
 export interface FromPretrainedOptions {
+  /**
+   * Streaming load (quantised bases): the model is built with deferred initialisation (no parameter
+   * memory until read), beforeLoad runs on it (e.g. applyLora), the checkpoint is read one tensor at a
+   * time and consume may take a tensor instead of the fp32 parameter.
+   */
+  streaming?: { beforeLoad: (model: PretrainedTaskModel) => void; consume: ConsumeTensor };
   /** The head to build; default: from config.json `architectures`, else feature extraction (AutoModel). */
   task?: TaskName;
   /** Number of labels; a count different from config.json's resets id2label to LABEL_0.., as transformers does. */
@@ -378,11 +387,14 @@ export async function loadFolder(
       );
     }
   }
-  const ckpt = await loadCheckpointTensors(weightsDir);
+  const ckpt = await loadCheckpointTensors(weightsDir, { lazy: options.streaming !== undefined });
   checkConfigAgainstWeights(config, ckpt.tensors, configFile); // before allocating
-  const model = family.build(task, config);
+  const model = options.streaming ? deferredInit(() => family.build(task, config)) : family.build(task, config);
   try {
-    const info = loadCheckpointInto(model, ckpt.tensors, { source: weightsDir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false });
+    options.streaming?.beforeLoad(model);
+    const info = loadCheckpointInto(model, ckpt.tensors, {
+      source: weightsDir, files: ckpt.files, ignoreMismatchedSizes: options.ignoreMismatchedSizes ?? false, consume: options.streaming?.consume,
+    });
     return { model, info, configFile, savedTask };
   } catch (err) {
     model.dispose();
@@ -398,13 +410,13 @@ export async function loadFolder(
 export function loadCheckpointInto(
   model: PretrainedTaskModel,
   tensors: Map<string, SafetensorsEntry>,
-  opts: { source: string; files?: string[]; ignoreMismatchedSizes?: boolean },
+  opts: { source: string; files?: string[]; ignoreMismatchedSizes?: boolean; consume?: ConsumeTensor },
 ): LoadingInfo {
   const mapping = mapCheckpointKeys(model, [...tensors.keys()]);
   const params = new Map(model.namedParameters());
   const transposed = model.checkpointRules.transposed ?? [];
   const mismatched: LoadingInfo['mismatchedKeys'] = [];
-  const plan: { p: Tensor; entry: SafetensorsEntry; transpose: boolean }[] = [];
+  const plan: { name: string; p: Tensor; entry: SafetensorsEntry; transpose: boolean }[] = [];
   for (const [name, key] of mapping.assignments) {
     const p = params.get(name) as Tensor;
     const entry = tensors.get(key) as SafetensorsEntry;
@@ -413,7 +425,7 @@ export function loadCheckpointInto(
     if (shape.length !== p.ndim || shape.some((s, i) => s !== p.shape[i])) {
       mismatched.push({ key, checkpointShape: [...entry.shape], modelShape: [...p.shape] });
     } else {
-      plan.push({ p, entry, transpose });
+      plan.push({ name, p, entry, transpose });
     }
   }
   if (mismatched.length > 0 && opts.ignoreMismatchedSizes !== true) {
@@ -424,7 +436,9 @@ export function loadCheckpointInto(
       : ' Check that config.json belongs to these weights (vocab_size, hidden_size, ...), or pass ignoreMismatchedSizes: true to re-initialise them.';
     throw new ModelError(`${opts.source}: checkpoint tensors do not fit ${model.architecture}:\n${lines.join('\n')}\n${headHint}`);
   }
-  for (const { p, entry, transpose } of plan) {
+  for (const { name, p, entry: lazyEntry, transpose } of plan) {
+    const entry = { ...lazyEntry }; // reads the bytes once when the checkpoint was opened lazily
+    if (opts.consume?.(name, p, entry, transpose)) continue;
     const v = toFloat32(entry);
     (p.data as Float32Array | Float64Array).set(transpose ? transpose2d(v, entry.shape[0], entry.shape[1]) : v);
   }

@@ -159,10 +159,7 @@ export class Embedding extends Module {
   readonly weight: Tensor;
   constructor(num: number, dim: number, opts: { std?: number; paddingIdx?: number | null } = {}) {
     super();
-    this.weight = this.param('weight', normalInit([num, dim], opts.std ?? 0.02));
-    if (opts.paddingIdx !== undefined && opts.paddingIdx !== null && opts.paddingIdx < num) {
-      (this.weight.data as Float32Array).fill(0, opts.paddingIdx * dim, (opts.paddingIdx + 1) * dim);
-    }
+    this.weight = this.param('weight', normalInit([num, dim], opts.std ?? 0.02, opts.paddingIdx ?? null));
   }
 
   forward(ids: Tensor): Tensor {

@@ -17,7 +17,8 @@ import { resolveModel } from '../hub/index.ts';
 import { readModelFolderConfigs, type GenerationConfigJson } from '../io/hf-config.ts';
 import { loadLoraAdapter } from '../lora/adapter.ts';
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, isAdapterFolder, readLoraConfig } from '../lora/config.ts';
-import { loraState } from '../lora/inject.ts';
+import { applyLora, loraState } from '../lora/inject.ts';
+import { streamingQuantizedLoad } from '../lora/quantize.ts';
 import type { PretrainedTaskModel } from '../models/family.ts';
 import type { TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
@@ -26,7 +27,7 @@ import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
 import type { PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
-import { setUpLora } from './lora.ts';
+import { loraSettings, setUpLora } from './lora.ts';
 import { loadTaskModel, say, tick, trainEvaluateSave, type LoadedTaskModel, type ModelPersistence, type TaskRun } from './task-run.ts';
 import type { PipelineEvents } from './text-classification.ts';
 
@@ -214,7 +215,13 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   }
   if (p.merge_lora && p.lora_r === 0) throw new ConfigError('merge_lora', 'needs LoRA: set lora_r (e.g. 8)');
   // 1. Model and tokenizer first: the tokenizer turns the data into tokens.
-  const loaded = await loadTaskModel(p.model, 'text-generation', null, ev);
+  // --load-in-4bit/8bit: LoRA is applied while loading and the frozen base weights go from the file's bytes
+  // straight to nf4/int8 (the embedding to bf16); the fp32 base is never held.
+  const quantFormat = p.lora_r > 0 && (p.load_in_4bit || p.load_in_8bit) ? (p.load_in_4bit ? 'nf4' : 'int8') : null;
+  const streaming = quantFormat
+    ? streamingQuantizedLoad(quantFormat, { doubleQuant: p.bnb_4bit_use_double_quant }, (m) => applyLora(m, loraSettings(p, m.hfConfig.model_type, p.model!)))
+    : undefined;
+  const loaded = await loadTaskModel(p.model, 'text-generation', null, ev, streaming ? { streaming } : {});
   const model = asCausalLm(loaded.model, p.model);
   const { tokenizer } = loaded;
   const maxLength = Math.min(args.max_length, loaded.maxPositions);
@@ -244,6 +251,12 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   if (test) describeLmData(ev, 'test', test, maxLength);
   // 3. LoRA: wrap the targets, freeze everything else.
   const persist: ModelPersistence | undefined = setUpLora(p, loaded, 'text-generation', ev);
+  if (persist && streaming && quantFormat) {
+    const q = streaming.report;
+    say(ev, `base weights: ${q.layers} LoRA base Linear weights in ${quantFormat}${p.bnb_4bit_use_double_quant ? ' (double quant)' : ''}` +
+      `${q.embedding ? ` and ${q.embedding} in bf16` : ''}, quantised while reading: ` +
+      `${(q.storedBytes / 2 ** 20).toFixed(1)} MiB stored (the ${q.layers} Linear weights would take ${(q.fp32Bytes / 2 ** 20).toFixed(1)} MiB in fp32)`);
+  }
   say(ev, `model: ${loaded.description}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters; max_length ${maxLength}`);
   // 4. Features.
   const padTokenId = padIdOf(loaded);

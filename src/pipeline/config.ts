@@ -56,6 +56,11 @@ export interface PipelineConfig {
   lora_dropout: number; // dropout on the adapters' input while training
   lora_target_modules: string[] | string | null; // names matched as a module-path suffix ("q_proj,v_proj"), one regex, or "all-linear"; null = PEFT's default for the family
   merge_lora: boolean; // save the adapter merged into full weights (a plain model folder) instead of the adapter folder
+  // Frozen base weights in less memory (LoRA only), transformers' BitsAndBytesConfig names:
+  load_in_4bit: boolean; // base Linear weights in 4 bits (NF4, blocks of 64), dequantised inside the GEMM
+  load_in_8bit: boolean; // base Linear weights in int8 with a per-row absmax
+  bnb_4bit_quant_type: 'nf4'; // the 4-bit code (only nf4; bitsandbytes' fp4 is not implemented)
+  bnb_4bit_use_double_quant: boolean; // quantise the 4-bit absmax constants to 8 bits (blocks of 256)
 }
 
 export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
@@ -100,6 +105,10 @@ export const DEFAULT_PIPELINE_CONFIG: PipelineConfig = {
   lora_dropout: 0,
   lora_target_modules: null,
   merge_lora: false,
+  load_in_4bit: false,
+  load_in_8bit: false,
+  bnb_4bit_quant_type: 'nf4',
+  bnb_4bit_use_double_quant: false,
 };
 
 const PIPELINE_KEYS = Object.keys(DEFAULT_PIPELINE_CONFIG) as (keyof PipelineConfig)[];
@@ -142,6 +151,10 @@ function setPipelineKey(cfg: PipelineConfig, key: keyof PipelineConfig, v: unkno
     const n = asNumber(key, v, 0, 1);
     if (n === 1) throw new ConfigError(key, 'must be below 1 (e.g. 0.05)');
     rec[key] = n;
+  } else if (key === 'bnb_4bit_quant_type') {
+    if (v === 'fp4') throw new ConfigError(key, 'fp4 is not supported; use nf4 (the QLoRA default)');
+    if (v !== 'nf4') throw new ConfigError(key, `must be nf4, got ${JSON.stringify(v)}`);
+    rec[key] = v;
   } else if (key === 'lora_target_modules') {
     rec[key] = parseTargetModules(v);
   } else if (key === 'column_names' || key === 'label_names') {
@@ -227,6 +240,15 @@ function checkCombinations(p: PipelineConfig, args?: TrainingArguments): void {
   const loraKeys = ['lora_alpha', 'lora_dropout', 'lora_target_modules', 'merge_lora'] as const;
   if (p.lora_r > 0 && p.model === null) {
     throw new ConfigError('lora_r', 'LoRA adapts a pretrained model: pass --model <folder or Hub id> with --lora-r (a model built from scratch trains in full)');
+  }
+  const quant = (['load_in_4bit', 'load_in_8bit', 'bnb_4bit_use_double_quant'] as const).filter((k) => p[k]);
+  if (quant.length && p.lora_r === 0) {
+    throw new ConfigError(quant[0], 'quantised base weights are frozen, so they only train with LoRA: add --lora-r (e.g. 8) and --task text-generation, or drop the flag');
+  }
+  if (p.load_in_4bit && p.load_in_8bit) throw new ConfigError('load_in_8bit', 'choose one of --load-in-4bit and --load-in-8bit');
+  if (p.bnb_4bit_use_double_quant && !p.load_in_4bit) throw new ConfigError('bnb_4bit_use_double_quant', 'only applies with --load-in-4bit');
+  if ((p.load_in_4bit || p.load_in_8bit) && p.merge_lora) {
+    throw new ConfigError('merge_lora', 'cannot merge an adapter into quantised base weights; save the adapter folder (drop --merge-lora) and merge into the full-precision base later');
   }
   if (p.lora_r === 0) {
     const changed = loraKeys.filter((k) => JSON.stringify(p[k]) !== JSON.stringify(DEFAULT_PIPELINE_CONFIG[k]));

@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.ts';
 import { replaceModelFolder } from '../io/atomic.ts';
 import { loadLoraAdapterWeights, saveLoraAdapter } from '../lora/adapter.ts';
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, DEFAULT_LORA_TARGET_MODULES, loraConfig, type LoraConfig, type PeftTaskType } from '../lora/config.ts';
-import { applyLora, mergeLora, TASK_HEAD_MODULES } from '../lora/inject.ts';
+import { applyLora, loraState, mergeLora, TASK_HEAD_MODULES } from '../lora/inject.ts';
 import { saveModelConfig, savePretrained } from '../models/pretrained.ts';
 import { saveTokenizer } from '../tokenizers/save.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
@@ -100,7 +100,7 @@ export function setUpLora(p: PipelineConfig, loaded: LoadedClassifier, task: Pip
     cfg = { ...cfg, modules_to_save: [...(cfg.modules_to_save ?? []), ...fresh] };
     ev?.message?.(`LoRA: ${fresh.join(', ')} not in the base checkpoint (newly initialised): trained in full and saved with the adapter (modules_to_save)`);
   }
-  const state = applyLora(model, cfg);
+  const state = loraState(model) ?? applyLora(model, cfg); // already applied when the base was quantised while loading
   const trainable = model.trainableParameters().reduce((n, [, t]) => n + t.size, 0);
   const head = state.config.modules_to_save?.length ? `; trained in full and saved with it (modules_to_save): ${[...new Set(state.savedModuleParams.map((n) => n.slice(0, n.lastIndexOf('.'))))].join(', ') || 'none'}` : '';
   ev?.message?.(

@@ -31,6 +31,7 @@ import type { EvalResult } from './evaluate.ts';
 import { maskedLmPretrain } from './mlm.ts';
 import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
 import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
+import { autocastAsync } from '../tensor/index.ts';
 
 /** The result of a task run: ClassifierRun's fields (so the CLI prints it the same way) plus the task. */
 export interface TaskRun extends ClassifierRun {
@@ -71,7 +72,7 @@ export async function loadTaskModel(
   task: TaskName,
   labels: LabelMap | null,
   ev?: PipelineEvents,
-  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels' | 'strict'> = {},
+  extra: Pick<FromPretrainedOptions, 'problemType' | 'numLabels' | 'strict' | 'streaming'> = {},
 ): Promise<LoadedTaskModel> {
   const onMessage = (m: string) => say(ev, m);
   const dir = await resolveModel(idOrPath, { onMessage });
@@ -311,8 +312,11 @@ async function trainInLockedFolder(input: TrainEvaluateSaveInput, args: Training
     }
     return { task: input.task, outputDir: args.output_dir, train: result, validation: null, test: null, labels: input.labels, reportPath };
   }
-  const valResult = validate ? await validate(model) : null;
-  const testResult = input.test ? await input.test(model) : null;
+  // --bf16: the final evaluations run under autocast, as the trainer's periodic ones.
+  const precision = args.bf16 ? 'bf16' : 'fp32';
+  const valResult = validate ? await autocastAsync(precision, () => validate(model)) : null;
+  const testFn = input.test;
+  const testResult = testFn ? await autocastAsync(precision, () => testFn(model)) : null;
   if (testResult) {
     const rec: LogRecord = { step: result.globalStep, epoch: result.epochs };
     for (const [k, v] of Object.entries(testResult.metrics)) rec[`test_${k}`] = v;

@@ -30,6 +30,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with recording on, even inside backward() (gradient checkpointing's recompute). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 export interface GradNode {
   readonly record: OpRecord;
   /** The inputs gradients flow to, in the order the rule returns their gradients. */

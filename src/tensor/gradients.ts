@@ -9,6 +9,7 @@ import type { OpRecord } from './op-records.ts';
 import { installGradientRules } from './autograd.ts';
 import { add, div, dropout, gt, lt, mul, neg, scalarLike, where } from './ops/elementwise.ts';
 import { matmulRaw } from './ops/matmul.ts';
+import { gemmIn, gemmQuantIn } from './ops/lowp.ts';
 import { contiguousRaw, floatData } from './ops/util.ts';
 import { padInto, permute, reshape, expand, narrow } from './ops/views.ts';
 import { sumToShape } from './ops/reduce.ts';
@@ -94,8 +95,8 @@ const rules: Rules = {
     return [gx];
   },
   matmul(r, g) {
-    const ga = matmulRaw(g, transposeLast(r.b));
-    const gb = matmulRaw(transposeLast(r.a), g);
+    const ga = matmulRaw(g, transposeLast(r.b), r.precision);
+    const gb = matmulRaw(transposeLast(r.a), g, r.precision);
     return [sumToShape(ga, r.a.shape), sumToShape(gb, r.b.shape)];
   },
   linear(r, g) {
@@ -106,8 +107,9 @@ const rules: Rules = {
     const gx = Tensor.empty(r.x.shape, g.dtype, g.backend);
     const gw = Tensor.empty(r.w.shape, g.dtype, g.backend);
     const be = g.backend;
-    be.gemm(1, rows, inF, outF, 1, gc.floatData, 0, 0, false, r.w.floatData, 0, 0, false, 0, gx.floatData, 0, 0);
-    be.gemm(1, outF, inF, rows, 1, gc.floatData, 0, 0, true, r.x.floatData, 0, 0, false, 0, gw.floatData, 0, 0);
+    // Under bf16 autocast both products take bf16 operands (g, W and x rounded), as autocast's backward does.
+    gemmIn(r.precision, be, 1, rows, inF, outF, 1, gc.floatData, 0, 0, false, r.w.floatData, 0, 0, false, 0, gx.floatData, 0, 0);
+    gemmIn(r.precision, be, 1, outF, inF, rows, 1, gc.floatData, 0, 0, true, r.x.floatData, 0, 0, false, 0, gw.floatData, 0, 0);
     let gb: Tensor | null = null;
     if (r.hasBias) {
       gb = Tensor.empty([outF], g.dtype, g.backend);
@@ -115,6 +117,21 @@ const rules: Rules = {
     }
     return [gx, gw, gb];
   },
+  linearQuantized(r, g) {
+    const inF = r.w.cols;
+    const outF = r.w.rows;
+    const gc = contiguousRaw(g);
+    const rows = gc.size / outF;
+    const gx = Tensor.empty(r.inShape, g.dtype, g.backend);
+    if (rows > 0) gemmQuantIn(r.precision, g.backend, rows, inF, outF, 1, gc.floatData, false, r.w, false, 0, gx.floatData);
+    let gb: Tensor | null = null;
+    if (r.hasBias) {
+      gb = Tensor.empty([outF], g.dtype, g.backend);
+      g.backend.reduce('sum', gc.floatData, 1, rows, outF, gb.floatData, null);
+    }
+    return [gx, gb];
+  },
+  checkpoint: (r, g) => r.backward(g),
   softmax(r, g) {
     const gc = contiguousRaw(g);
     const gx = Tensor.empty(r.y.shape, g.dtype, g.backend);

@@ -134,9 +134,11 @@ export const pool = new BufferPool();
 export class Storage {
   private array: AnyArray | null;
   private refs = 1;
+  /** A deferred storage: the buffer is allocated (from the pool) and filled by init on first access. */
+  private lazy: { n: number; init: (out: AnyArray) => void } | null = null;
   constructor(
     readonly dtype: DType,
-    array: AnyArray,
+    array: AnyArray | null,
     /** Pooled storages return their buffer to the pool; wrapped user arrays do not. */
     private readonly pooled: boolean,
     /** Set for device storages (webgpu): the buffer returns to the device's pool instead. */
@@ -150,34 +152,56 @@ export class Storage {
     return new Storage(dtype, pool.acquire(dtype, n, zero), true);
   }
 
+  /** A storage of n elements that takes no memory until first read; init then fills the fresh buffer. */
+  static deferred(dtype: DType, n: number, init: (out: AnyArray) => void): Storage {
+    const s = new Storage(dtype, null, true);
+    s.lazy = { n, init };
+    return s;
+  }
+
+  /** False for a deferred storage that has not been read yet (it holds no buffer). */
+  get materialized(): boolean {
+    return this.lazy === null;
+  }
+
   get released(): boolean {
-    return this.array === null;
+    return this.array === null && this.lazy === null;
   }
 
   /** The buffer; throws DisposedError after the last reference is gone. */
   data(what: string): AnyArray {
+    if (this.lazy !== null) {
+      const { n, init } = this.lazy;
+      this.lazy = null;
+      this.array = pool.acquire(this.dtype, n, true);
+      init(this.array);
+    }
     if (this.array === null) throw new DisposedError(`${what}: its buffer was released (tensor used after dispose() or outside its tidy() scope)`);
     return this.array;
   }
 
   /** Whether exactly one tensor refers to this buffer (no views of it are alive). */
   get unshared(): boolean {
-    return this.refs === 1 && this.array !== null;
+    return this.refs === 1 && !this.released;
   }
 
   /** Elements in the buffer (0 once released). */
   get length(): number {
-    return this.array === null ? 0 : this.array.length;
+    return this.lazy !== null ? this.lazy.n : this.array === null ? 0 : this.array.length;
   }
 
   retain(): void {
-    if (this.array === null) throw new DisposedError('cannot take a view of a released buffer');
+    if (this.released) throw new DisposedError('cannot take a view of a released buffer');
     this.refs++;
   }
 
   release(): void {
-    if (this.array === null) return;
-    if (--this.refs === 0) {
+    if (this.released) return;
+    if (--this.refs === 0 && this.lazy !== null) {
+      this.lazy = null; // never read: nothing was allocated
+      return;
+    }
+    if (this.refs === 0 && this.array !== null) {
       if (this.pooled) {
         if (this.device) this.device.release(this.array);
         else pool.release(this.dtype, this.array);

@@ -3,6 +3,8 @@
 // Types only: no code.
 
 import type { UnaryOp } from '../backend/backend.ts';
+import type { QuantizedWeight } from '../backend/quant.ts';
+import type { MatmulPrecision } from './autocast.ts';
 import type { Shape, Tensor } from './tensor.ts';
 
 export type OpRecord =
@@ -23,8 +25,10 @@ export type OpRecord =
   | { op: 'concat'; dim: number; sizes: readonly number[] }
   | { op: 'sum'; inShape: Shape; axes: readonly number[]; scale: number }
   | { op: 'max'; inShape: Shape; axis: number; argmax: Int32Array }
-  | { op: 'matmul'; a: Tensor; b: Tensor }
-  | { op: 'linear'; x: Tensor; w: Tensor; hasBias: boolean }
+  | { op: 'matmul'; a: Tensor; b: Tensor; precision: MatmulPrecision }
+  | { op: 'linear'; x: Tensor; w: Tensor; hasBias: boolean; precision: MatmulPrecision }
+  | { op: 'linearQuantized'; w: QuantizedWeight; inShape: Shape; hasBias: boolean; precision: MatmulPrecision }
+  | { op: 'checkpoint'; backward: (g: Tensor) => (Tensor | null)[] }
   | { op: 'softmax'; y: Tensor; log: boolean }
   | { op: 'layerNorm'; x: Tensor; gamma: Tensor | null; hasBeta: boolean; mean: Tensor; rstd: Tensor }
   | { op: 'rmsNorm'; x: Tensor; gamma: Tensor | null; rstd: Tensor }

@@ -84,6 +84,16 @@ export class Tensor {
     return new Tensor(Storage.allocate(dtype, numel(shape), false, backend.memory ?? null), shape, contiguousStrides(shape), 0, backend);
   }
 
+  /** A tensor whose buffer is allocated and filled by init on first read (deferred parameter initialisation). */
+  static deferred(shape: Shape, init: (out: AnyArray) => void, dtype: DType = 'float32', backend: Backend = getDefaultBackend()): Tensor {
+    return new Tensor(Storage.deferred(dtype, numel(shape), init), shape, contiguousStrides(shape), 0, backend);
+  }
+
+  /** False while a deferred tensor has not been read (it holds no memory yet). */
+  get materialized(): boolean {
+    return this.storage.materialized;
+  }
+
   static full(shape: Shape, value: number, dtype: DType = 'float32', backend: Backend = getDefaultBackend()): Tensor {
     const t = Tensor.empty(shape, dtype, backend);
     t.data.fill(value);

@@ -47,6 +47,8 @@ export interface TrainingArguments {
   hub_model_id: string | null; // "user/name" of the Hub repository (default: the output folder's name under the token's user)
   hub_token: string | null; // Hub token (default: the HF_TOKEN environment variable, read by the CLI)
   hub_private_repo: boolean | null; // create the repository private (null = the Hub's default)
+  bf16: boolean; // bf16 mixed precision: matrix products on bf16 operands, fp32 master weights and accumulation
+  gradient_checkpointing: boolean; // recompute each layer's activations in backward (less memory, ~1/3 more compute)
 }
 
 export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
@@ -88,6 +90,8 @@ export const DEFAULT_TRAINING_ARGUMENTS: TrainingArguments = {
   hub_model_id: null,
   hub_token: null,
   hub_private_repo: null,
+  bf16: false,
+  gradient_checkpointing: false,
 };
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'string?' | 'bool?' | 'list' | readonly string[];
@@ -131,6 +135,8 @@ const KINDS: { [K in keyof TrainingArguments]: Kind } = {
   hub_model_id: 'string?',
   hub_token: 'string?',
   hub_private_repo: 'bool?',
+  bf16: 'bool',
+  gradient_checkpointing: 'bool',
 };
 
 /** report_to values finetune writes ("all" means every one of them; "none" none). */

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
+import { enableGradientCheckpointing } from '../models/checkpointing.ts';
 import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
 import { clipScale, globalGradNormAsync } from '../optim/clip.ts';
@@ -86,6 +87,10 @@ export class Trainer {
       `optimizer: AdamW, ${groups[0].params.length} tensors with weight decay ${args.weight_decay}, ${groups[1].params.length} without (biases, norm weights); ` +
         `${this.totalSteps} steps, warmup ${this.warmupSteps}, schedule ${args.lr_scheduler_type}`,
     );
+    if (args.gradient_checkpointing) {
+      const n = enableGradientCheckpointing(model);
+      o.events?.onMessage?.(`gradient checkpointing: ${n} layers recompute their activations in backward`);
+    }
     this.state = {
       global_step: 0,
       epoch: 0,
@@ -133,7 +138,8 @@ export class Trainer {
       examples += next.size;
       tokens += next.tokens;
       const loss = F.tidy(() => {
-        const out = model.forward(next.batch);
+        // --bf16: the forward's matrix products (and, as recorded, their backward) on bf16 operands.
+        const out = F.autocast(args.bf16 ? 'bf16' : 'fp32', () => model.forward(next.batch));
         if (!out.loss) throw new ConfigError('labels', 'the training data has no labels for this task');
         const scaled = accum === 1 ? out.loss : F.scale(out.loss, 1 / accum);
         scaled.backward();
@@ -160,7 +166,9 @@ export class Trainer {
   private async evaluateNow(): Promise<Record<string, number> | null> {
     if (!this.o.evaluate) return null;
     this.o.model.eval();
-    const metrics = await this.o.evaluate(this.o.model);
+    const evaluate = this.o.evaluate;
+    // --bf16 evaluates under autocast too (as Trainer with bf16=True does).
+    const metrics = await F.autocastAsync(this.o.args.bf16 ? 'bf16' : 'fp32', () => evaluate(this.o.model));
     this.o.model.train();
     const rec: LogRecord = { step: this.state.global_step, epoch: this.state.epoch };
     for (const [k, v] of Object.entries(metrics)) rec[`eval_${k}`] = v;

@@ -4,6 +4,9 @@
 import type { FloatArray } from '../../backend/backend.ts';
 import { ShapeError } from '../../errors.ts';
 import { needsGrad, record, save } from '../autograd.ts';
+import { autocastPrecision, type MatmulPrecision } from '../autocast.ts';
+import type { QuantizedWeight } from '../../backend/quant.ts';
+import { gemmIn, gemmQuantIn } from './lowp.ts';
 import { Tensor, shapeStr, type Shape } from '../tensor.ts';
 import { assertFloat, broadcastShapes, contiguousRaw, floatBuffer } from './util.ts';
 import { expand } from './views.ts';
@@ -52,8 +55,8 @@ function matrixOperand(t: Tensor, batchShape: Shape): MatrixOperand {
   return { buf: floatBuffer(e), offset: e.offset, batchStride, trans, temp: null };
 }
 
-/** Raw batched matmul a @ b with broadcast batch dims; no autograd. */
-export function matmulRaw(a: Tensor, b: Tensor): Tensor {
+/** Raw batched matmul a @ b with broadcast batch dims; no autograd. Precision: the autocast scope's unless given. */
+export function matmulRaw(a: Tensor, b: Tensor, precision: MatmulPrecision = autocastPrecision()): Tensor {
   assertFloat('matmul', a, b);
   if (a.ndim < 2 || b.ndim < 2) throw new ShapeError(`matmul: needs at least 2 dims, got ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}`);
   const [M, K] = [a.shape[a.ndim - 2], a.shape[a.ndim - 1]];
@@ -69,7 +72,7 @@ export function matmulRaw(a: Tensor, b: Tensor): Tensor {
   }
   const A = matrixOperand(a, batchShape);
   const B = matrixOperand(b, batchShape);
-  a.backend.gemm(batch, M, N, K, 1, A.buf, A.offset, A.batchStride, A.trans, B.buf, B.offset, B.batchStride, B.trans, 0, out.floatData, 0, M * N);
+  gemmIn(precision, a.backend, batch, M, N, K, 1, A.buf, A.offset, A.batchStride, A.trans, B.buf, B.offset, B.batchStride, B.trans, 0, out.floatData, 0, M * N);
   A.temp?.dispose();
   B.temp?.dispose();
   return out;
@@ -77,11 +80,12 @@ export function matmulRaw(a: Tensor, b: Tensor): Tensor {
 
 /** Batched matrix product (..., M, K) @ (..., K, N) → (..., M, N); batch dims broadcast. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  const out = matmulRaw(a, b);
+  const precision = autocastPrecision();
+  const out = matmulRaw(a, b, precision);
   if (needsGrad(a, b)) {
     const sa = save(a);
     const sb = save(b);
-    record(out, { op: 'matmul', a: sa, b: sb }, [a, b], [sa, sb]);
+    record(out, { op: 'matmul', a: sa, b: sb, precision }, [a, b], [sa, sb]);
   }
   return out;
 }
@@ -109,11 +113,39 @@ export function linear(x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
     x.backend.copyStrided([rows, outF], bias.buffer, [0, bias.strides[0]], bias.offset, yd, [outF, 1], 0);
     beta = 1;
   }
-  if (rows > 0) x.backend.gemm(1, rows, outF, inF, 1, xc.floatData, 0, 0, false, wc.floatData, 0, 0, true, beta, yd, 0, 0);
+  const precision = autocastPrecision();
+  if (rows > 0) gemmIn(precision, x.backend, 1, rows, outF, inF, 1, xc.floatData, 0, 0, false, wc.floatData, 0, 0, true, beta, yd, 0, 0);
   if (needsGrad(x, w, bias)) {
     const sx = save(xc);
     const sw = save(wc);
-    record(y, { op: 'linear', x: sx, w: sw, hasBias: bias !== null }, [x, w, bias], [sx, sw]);
+    record(y, { op: 'linear', x: sx, w: sw, hasBias: bias !== null, precision }, [x, w, bias], [sx, sw]);
   }
+  return y;
+}
+
+/**
+ * y = x W^T + b with a frozen quantised W (out, in) (src/backend/quant.ts): the weight is dequantised
+ * inside the GEMM, panel by panel. Gradients flow to x and the bias only (W is frozen).
+ * @example const h = linearQuantized(x, nf4Weight, null);
+ */
+export function linearQuantized(x: Tensor, w: QuantizedWeight, bias: Tensor | null): Tensor {
+  assertFloat('linearQuantized', x, ...(bias ? [bias] : []));
+  const inF = x.shape[x.ndim - 1];
+  if (w.cols !== inF) throw new ShapeError(`linearQuantized: input ${x.describe()} does not fit the ${w.format} weight [${w.rows}, ${w.cols}]`);
+  const outF = w.rows;
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) throw new ShapeError(`linearQuantized: bias ${bias.describe()} does not fit weight [${w.rows}, ${w.cols}]`);
+  const rows = x.size / inF;
+  const xc = contiguousRaw(x);
+  const y = Tensor.empty([...x.shape.slice(0, -1), outF], x.dtype, x.backend);
+  const yd = y.floatData;
+  let beta = 0;
+  if (bias) {
+    x.backend.copyStrided([rows, outF], bias.buffer, [0, bias.strides[0]], bias.offset, yd, [outF, 1], 0);
+    beta = 1;
+  }
+  const precision = autocastPrecision();
+  if (rows > 0) gemmQuantIn(precision, x.backend, rows, outF, inF, 1, xc.floatData, false, w, true, beta, yd);
+  if (xc !== x) xc.dispose();
+  if (needsGrad(x, bias)) record(y, { op: 'linearQuantized', w, inShape: x.shape, hasBias: bias !== null, precision }, [x, bias], []);
   return y;
 }
