@@ -24,6 +24,7 @@ import type { FeatureBatches } from '../train/batches.ts';
 import { Trainer, type LogRecord } from '../train/trainer.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
+import { dataParallelFromEnv } from '../distributed/data-parallel.ts';
 import { maskedLmPretrain } from './mlm.ts';
 import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
 import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
@@ -211,15 +212,18 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
   const logPath = join(args.output_dir, 'metrics.jsonl');
   const history: LogRecord[] = [];
   let bar: ReturnType<NonNullable<PipelineEvents['progress']>> | null = null;
+  const dp = dataParallelFromEnv(); // set by `finetune launch` / torchrun variables; null for one process
+  const quiet = dp !== null && !dp.isMain; // ranks other than 0 neither log, evaluate nor save
   const trainer = new Trainer({
     model,
     args,
     train: input.train,
+    dataParallel: dp ?? undefined,
     evaluate: validate ? async (m) => (await validate(m)).metrics : undefined,
     saveModel: (dir) => persist.checkpoint(dir),
     loadModel: (dir) => persist.load(dir),
     signal: ev?.signal,
-    events: {
+    events: quiet ? {} : {
       onStep: (s) => {
         bar ??= ev?.progress?.('train', s.totalSteps) ?? null;
         bar?.update(s.step, { loss: s.loss, lr: s.lr, epoch: s.epoch });
@@ -240,6 +244,8 @@ export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: Tra
   if (args.resume_from_checkpoint) await trainer.resume(args.resume_from_checkpoint);
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
+  dp?.destroy();
+  if (quiet) return { task: input.task, outputDir: args.output_dir, train: result, validation: null, test: null, labels: input.labels, reportPath: null };
   const valResult = validate ? await validate(model) : null;
   const testResult = input.test ? await input.test(model) : null;
   if (testResult) {

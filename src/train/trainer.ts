@@ -8,7 +8,8 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
-import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
+import type { DataParallel } from '../distributed/data-parallel.ts';
+import { getGeneratorState, setDropoutSampleKeys, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
 import { clipScale, globalGradNorm } from '../optim/clip.ts';
 import { learningRate, warmupStepsFor } from '../optim/schedules.ts';
@@ -51,6 +52,10 @@ export interface TrainerOptions {
   events?: TrainerEvents;
   /** Cancels training cleanly (checked between steps), e.g. on SIGINT. */
   signal?: AbortSignal;
+  /** Data-parallel rank (src/distributed): gradients and loss are averaged; only rank 0 evaluates and saves. */
+  dataParallel?: DataParallel;
+  /** Dropout masks keyed to each sample's dataset index (on for both sides of an exact data-parallel comparison). */
+  keyDropoutBySample?: boolean;
 }
 
 export interface TrainResult {
@@ -73,6 +78,7 @@ export class Trainer {
 
   constructor(private readonly o: TrainerOptions) {
     const { args, model, train } = o;
+    if (o.dataParallel) train.shard(o.dataParallel.rank, o.dataParallel.worldSize);
     this.stepsPerEpoch = Math.max(1, Math.ceil(train.batchesPerEpoch / args.gradient_accumulation_steps));
     this.totalSteps = args.max_steps > 0 ? args.max_steps : Math.ceil(this.stepsPerEpoch * args.num_train_epochs);
     this.warmupSteps = warmupStepsFor(this.totalSteps, args.warmup_steps, args.warmup_ratio);
@@ -127,6 +133,7 @@ export class Trainer {
       const next = train.next();
       examples += next.size;
       tokens += next.tokens;
+      if (this.o.keyDropoutBySample || this.o.dataParallel) setDropoutSampleKeys(next.indices ?? null);
       lossSum += F.tidy(() => {
         const out = model.forward(next.batch);
         if (!out.loss) throw new ConfigError('labels', 'the training data has no labels for this task');
@@ -136,7 +143,13 @@ export class Trainer {
       });
       if (train.getState().batch === 0 && micro < accum - 1) break; // an epoch ended mid-accumulation
     }
+    setDropoutSampleKeys(null);
     const params = this.optimizer.groups.flatMap((g) => g.params);
+    const dp = this.o.dataParallel;
+    if (dp) {
+      dp.allreduceGradients(params);
+      lossSum = dp.mean(lossSum);
+    }
     const gradNorm = globalGradNorm(params);
     const lr = this.lrAt(this.state.global_step);
     this.optimizer.lr = lr;
@@ -151,7 +164,7 @@ export class Trainer {
   }
 
   private async evaluateNow(): Promise<Record<string, number> | null> {
-    if (!this.o.evaluate) return null;
+    if (!this.o.evaluate || (this.o.dataParallel && !this.o.dataParallel.isMain)) return null;
     this.o.model.eval();
     const metrics = await this.o.evaluate(this.o.model);
     this.o.model.train();
@@ -183,6 +196,7 @@ export class Trainer {
 
   private async saveCheckpoint(isBest: boolean): Promise<void> {
     const { args } = this.o;
+    if (this.o.dataParallel && !this.o.dataParallel.isMain) return;
     const dir = join(args.output_dir, `checkpoint-${this.state.global_step}`);
     if (isBest) this.state.best_model_checkpoint = dir;
     this.state.sampler = this.o.train.getState();
@@ -240,7 +254,9 @@ export class Trainer {
         (args.save_strategy === 'best' && isBest) ||
         (args.save_strategy !== 'no' && isBest && args.load_best_model_at_end);
       if (saveNow) await this.saveCheckpoint(isBest);
-      if (evaluated && args.early_stopping_patience > 0 && this.state.evals_without_improvement >= args.early_stopping_patience) {
+      let stopNow = evaluated && args.early_stopping_patience > 0 && this.state.evals_without_improvement >= args.early_stopping_patience;
+      if (this.o.dataParallel && evalNow && args.early_stopping_patience > 0) stopNow = this.o.dataParallel.broadcast([stopNow ? 1 : 0])[0] === 1;
+      if (stopNow) {
         this.o.events?.onMessage?.(`early stopping: ${args.metric_for_best_model} did not improve for ${args.early_stopping_patience} evaluations`);
         stoppedEarly = true;
         break;
