@@ -10,6 +10,7 @@ import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerGenerate } from './generate.ts';
+import { registerLaunch } from './launch.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerDeploy(program);
   registerGenerate(program);
+  registerLaunch(program);
   return program;
 }
 
