@@ -1,10 +1,12 @@
 // Data-parallel gradient synchronisation over Gloo, as PyTorch's DistributedDataParallel does on CPU:
 // gradients are packed into ~25 MB buckets in reverse parameter order, each bucket is all-reduced (sum)
-// and divided by the world size. The allreduce runs after backward, synchronously (no overlap with
-// backward yet: the autograd engine has no per-gradient hook to start a bucket early).
+// and divided by the world size. With overlap (beginOverlap/finishOverlap) a bucket's allreduce starts
+// on Gloo's background thread as soon as backward has finished all its gradients, as DDP's hooks do;
+// allreduceGradients() is the synchronous form (after backward).
 // Also: averaging scalars (the logged loss), broadcasting rank 0's decisions. Not here: spawning ranks.
 
 import { hostname as osHostname } from 'node:os';
+import { setLeafGradHook } from '../tensor/autograd.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { readDistEnv, type DistEnv } from './env.ts';
 import { loadGloo, type GlooAddon } from './native.ts';
@@ -18,16 +20,33 @@ export function dataParallelFromEnv(env: NodeJS.ProcessEnv = process.env): DataP
 /** DDP's default bucket size. */
 export const BUCKET_BYTES = 25 * 1024 * 1024;
 
+interface Bucket {
+  params: Tensor[];
+  buf: Float32Array;
+  ready: number;
+  job: number | null;
+}
+
 export class DataParallel {
   readonly rank: number;
   readonly worldSize: number;
   private readonly gloo: GlooAddon;
   private bucket = new Float32Array(0);
+  private buckets: Bucket[] = [];
+  private bucketOf = new Map<Tensor, Bucket>();
+  private bucketParams: readonly Tensor[] | null = null;
+  private launchOrder: Bucket[] = [];
+  /** Buckets of the last overlapped step, and how many of them started while backward was running. */
+  lastOverlap = { buckets: 0, startedDuringBackward: 0 };
+  /** Bucket size: FINETUNE_BUCKET_MB (DDP's bucket_cap_mb), default 25 MB. */
+  readonly bucketBytes: number;
 
   constructor(readonly env: DistEnv, runId = `${env.masterAddr}:${env.masterPort}`) {
     this.rank = env.rank;
     this.worldSize = env.worldSize;
     this.gloo = loadGloo();
+    const mb = Number(process.env.FINETUNE_BUCKET_MB ?? '25');
+    this.bucketBytes = mb > 0 ? mb * 1024 * 1024 : BUCKET_BYTES;
     const r = env.rendezvous;
     // Single-node runs (every rank sees MASTER_ADDR as loopback) mesh over loopback; otherwise this host's name.
     const local = env.masterAddr === '127.0.0.1' || env.masterAddr === 'localhost';
@@ -49,7 +68,7 @@ export class DataParallel {
   }
 
   /** Sums every gradient across ranks and divides by the world size (bucketed, reverse order). */
-  allreduceGradients(params: readonly Tensor[], bucketBytes = BUCKET_BYTES): void {
+  allreduceGradients(params: readonly Tensor[], bucketBytes = this.bucketBytes): void {
     const withGrad = params.filter((p) => p.grad !== null).reverse();
     const cap = Math.max(1, Math.floor(bucketBytes / 4));
     let i = 0;
@@ -76,6 +95,75 @@ export class DataParallel {
       }
       i = j;
     }
+  }
+
+  /**
+   * Starts watching backward: each ~25 MB bucket (parameters in reverse order) is all-reduced on Gloo's
+   * thread once all its gradients are final. Call finishOverlap() after backward.
+   */
+  beginOverlap(params: readonly Tensor[], bucketBytes = this.bucketBytes): void {
+    if (this.bucketParams !== params) {
+      this.buckets = [];
+      this.bucketOf.clear();
+      const cap = Math.max(1, Math.floor(bucketBytes / 4));
+      let cur: Tensor[] = [];
+      let n = 0;
+      const close = (): void => {
+        if (cur.length === 0) return;
+        const b: Bucket = { params: cur, buf: new Float32Array(n), ready: 0, job: null };
+        for (const p of cur) this.bucketOf.set(p, b);
+        this.buckets.push(b);
+        cur = [];
+        n = 0;
+      };
+      for (const p of [...params].reverse()) {
+        if (n > 0 && n + p.size > cap) close();
+        cur.push(p);
+        n += p.size;
+      }
+      close();
+      this.bucketParams = params;
+    }
+    for (const b of this.buckets) {
+      b.ready = 0;
+      b.job = null;
+    }
+    this.launchOrder = [];
+    setLeafGradHook((t) => {
+      const b = this.bucketOf.get(t);
+      if (b && ++b.ready === b.params.length) this.launch(b);
+    });
+  }
+
+  private launch(b: Bucket): void {
+    let off = 0;
+    for (const p of b.params) {
+      if (p.grad) b.buf.set(p.grad.floatData.subarray(0, p.size), off);
+      else b.buf.fill(0, off, off + p.size);
+      off += p.size;
+    }
+    b.job = this.gloo.allreduceAsync(b.buf);
+    this.launchOrder.push(b);
+  }
+
+  /** Launches buckets backward left incomplete (unused parameters), waits for all, writes averaged gradients back. */
+  finishOverlap(): void {
+    setLeafGradHook(null);
+    this.lastOverlap = { buckets: this.buckets.length, startedDuringBackward: this.launchOrder.length };
+    for (const b of this.buckets) if (b.job === null) this.launch(b);
+    const inv = 1 / this.worldSize;
+    for (const b of this.launchOrder) {
+      this.gloo.wait(b.job as number);
+      let off = 0;
+      for (const p of b.params) {
+        if (p.grad) {
+          const g = p.grad.floatData;
+          for (let e = 0; e < p.size; e++) g[e] = (b.buf[off + e] as number) * inv;
+        }
+        off += p.size;
+      }
+    }
+    this.launchOrder = [];
   }
 
   /** The mean of x over ranks (float32 sum, like the gradients). */

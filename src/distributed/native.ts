@@ -21,6 +21,9 @@ export interface GlooInit {
 export interface GlooAddon {
   init(o: GlooInit): void;
   allreduceSum(a: Float32Array): void;
+  /** Queues an in-place allreduce on the background thread; keep `a` alive and untouched until wait(id). */
+  allreduceAsync(a: Float32Array): number;
+  wait(id: number): void;
   broadcast(a: Float64Array, root: number): void;
   barrier(): void;
   destroy(): void;

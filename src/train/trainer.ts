@@ -129,6 +129,10 @@ export class Trainer {
     let lossSum = 0;
     let examples = 0;
     let tokens = 0;
+    const params = this.optimizer.groups.flatMap((g) => g.params);
+    const dp = this.o.dataParallel;
+    const overlap = dp !== undefined && accum === 1; // with accumulation: one synchronous allreduce after the last micro-batch
+    if (overlap) dp.beginOverlap(params);
     for (let micro = 0; micro < accum; micro++) {
       const next = train.next();
       examples += next.size;
@@ -144,10 +148,9 @@ export class Trainer {
       if (train.getState().batch === 0 && micro < accum - 1) break; // an epoch ended mid-accumulation
     }
     setDropoutSampleKeys(null);
-    const params = this.optimizer.groups.flatMap((g) => g.params);
-    const dp = this.o.dataParallel;
     if (dp) {
-      dp.allreduceGradients(params);
+      if (overlap) dp.finishOverlap();
+      else dp.allreduceGradients(params);
       lossSum = dp.mean(lossSum);
     }
     const gradNorm = globalGradNorm(params);
