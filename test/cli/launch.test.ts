@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { launch } from '../../src/cli/launch.ts';
 import { BIN, runCli, tempDir, writeSentimentCsv } from '../helpers/cli.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,5 +78,15 @@ describe('finetune launch', { skip }, () => {
     assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
     assert.match(resumed.stdout + resumed.stderr, /resumed from .*checkpoint-\d+ at step \d+/);
     assert.ok(existsSync(join(out, 'checkpoint-30', 'model.safetensors')));
+  });
+});
+
+describe('launch flags', () => {
+  const base = { nprocPerNode: 2, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 29500, timeout: 60 };
+  it('refuses bad flags before starting anything', async () => {
+    await assert.rejects(launch({ ...base, nprocPerNode: 0 }, ['train']), /--nproc-per-node/);
+    await assert.rejects(launch({ ...base, nnodes: 2, nodeRank: 2 }, ['train']), /--node-rank/);
+    await assert.rejects(launch({ ...base, nnodes: 2, nodeRank: 1 }, ['train']), /--rdzv/);
+    await assert.rejects(launch(base, []), /after `--`/);
   });
 });
