@@ -7,10 +7,27 @@
 #   on old CPUs, fast on new ones.
 # - OpenBLAS when native/detect-blas.cjs can link it (FINETUNE_NO_BLAS=1 forces the built-in GEMM; the
 #   built-in GEMM is always compiled too and can be selected at run time, so tests cover both paths).
+# - finetune_dist (optional, Gloo collectives for `finetune launch`): built only when native/detect-gloo.cjs
+#   finds libgloo-dev, so finetune_native still builds without it.
 {
   'variables': {
     'ft_blas%': '<!(node native/detect-blas.cjs mode)',
+    'ft_gloo%': '<!(node native/detect-gloo.cjs mode)',
   },
+  'conditions': [
+    ['ft_gloo=="gloo"', {
+      'targets': [
+        {
+          'target_name': 'finetune_dist',
+          'sources': ['native/src/dist/gloo_binding.cc'],
+          'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+          'cflags_cc': ['-O2', '-std=c++17', '-fexceptions'],
+          'include_dirs': ['/usr/include/hiredis'],
+          'libraries': ['<!@(node native/detect-gloo.cjs libs)'],
+        },
+      ],
+    }],
+  ],
   'targets': [
     {
       'target_name': 'finetune_native',

@@ -11,6 +11,7 @@ import { registerEvaluate, registerPredict } from './evaluate.ts';
 import { registerSearch } from './search.ts';
 import { registerDeploy } from './deploy.ts';
 import { registerGenerate } from './generate.ts';
+import { registerLaunch } from './launch.ts';
 import { registerStudio } from './studio.ts';
 
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerDeploy(program);
   registerGenerate(program);
+  registerLaunch(program);
   registerStudio(program);
   return program;
 }

@@ -22,6 +22,12 @@ export interface SamplerOptions {
   lengths?: ArrayLike<number>;
   /** Mega-batch size in batches (default: min(size / (4·batchSize), 50), at least 1, as transformers). */
   megaBatchMult?: number;
+  /**
+   * Data-parallel sharding as torch's DistributedSampler: the epoch order is padded by wrap-around to a
+   * multiple of worldSize and this rank takes positions rank, rank+worldSize, ... (default: 1 rank).
+   */
+  worldSize?: number;
+  rank?: number;
 }
 
 /** The sampler's position: the next batch to hand out. JSON-safe; store it in checkpoints. */
@@ -75,6 +81,8 @@ export function lengthGroupedOrder(lengths: ArrayLike<number>, batchSize: number
  */
 export class BatchSampler {
   private readonly opts: Required<Omit<SamplerOptions, 'lengths' | 'megaBatchMult'>> & Pick<SamplerOptions, 'lengths' | 'megaBatchMult'>;
+  /** Examples this rank sees per epoch (ceil(size / worldSize); size with one rank). */
+  private readonly shardSize: number;
   private state: SamplerState = { epoch: 0, batch: 0 };
   private cachedEpoch = -1;
   private cachedBatches: number[][] = [];
@@ -85,7 +93,12 @@ export class BatchSampler {
     if (opts.lengths !== undefined && opts.lengths.length !== opts.size) {
       throw new ConfigError('sampler lengths', `has ${opts.lengths.length} entries for ${opts.size} examples`);
     }
-    this.opts = { shuffle: true, dropLast: false, ...opts };
+    this.opts = { shuffle: true, dropLast: false, ...opts, worldSize: opts.worldSize ?? 1, rank: opts.rank ?? 0 };
+    const { worldSize, rank } = this.opts;
+    if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+      throw new ConfigError('RANK/WORLD_SIZE', `rank ${rank} of world size ${worldSize} is not a valid data-parallel position`);
+    }
+    this.shardSize = Math.ceil(opts.size / worldSize);
     if (this.batchesPerEpoch === 0) {
       throw new ConfigError('batch_size', `${opts.size} examples give no batch of ${opts.batchSize} with dropLast; lower the batch size`);
     }
@@ -93,7 +106,8 @@ export class BatchSampler {
 
   /** Batches in one epoch. */
   get batchesPerEpoch(): number {
-    const { size, batchSize, dropLast } = this.opts;
+    const { batchSize, dropLast } = this.opts;
+    const size = this.shardSize;
     return dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
   }
 
@@ -102,13 +116,23 @@ export class BatchSampler {
     const { size, shuffle, seed, lengths, batchSize, megaBatchMult } = this.opts;
     if (!shuffle) return Array.from({ length: size }, (_, i) => i);
     const rng = Rng.fromSeed(deriveSeed(seed, epoch));
-    return lengths !== undefined ? lengthGroupedOrder(lengths, batchSize, rng, megaBatchMult) : rng.permutation(size);
+    return lengths !== undefined ? lengthGroupedOrder(lengths, batchSize * this.opts.worldSize, rng, megaBatchMult) : rng.permutation(size);
+  }
+
+  /** This rank's share of an epoch's order (the whole order with one rank). */
+  shardOrder(epoch: number): number[] {
+    const order = this.epochOrder(epoch);
+    const { worldSize, rank } = this.opts;
+    if (worldSize === 1) return order;
+    const out: number[] = [];
+    for (let k = 0; k < this.shardSize; k++) out.push(order[(rank + k * worldSize) % order.length] as number);
+    return out;
   }
 
   /** All batches of an epoch. */
   epochBatches(epoch: number): number[][] {
     if (epoch !== this.cachedEpoch) {
-      const order = this.epochOrder(epoch);
+      const order = this.shardOrder(epoch);
       const out: number[][] = [];
       for (let b = 0; b < this.batchesPerEpoch; b++) out.push(order.slice(b * this.opts.batchSize, (b + 1) * this.opts.batchSize));
       this.cachedEpoch = epoch;

@@ -7,7 +7,7 @@
 
 import { DataError } from '../errors.ts';
 import type { BertConfig, HfConfig } from '../io/hf-config.ts';
-import { nextSeed } from '../nn/init.ts';
+import { nextSeed, sampleKeyedAttention } from '../nn/init.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
@@ -95,7 +95,7 @@ export class BertSelfAttention extends Module {
     const k = this.heads(this.key.forward(x));
     const v = this.heads(this.value.forward(x));
     const p = this.training ? this.dropoutP : 0;
-    const ctx = F.attention(q, k, v, { keyMask, dropoutP: p, seed: p > 0 ? nextSeed() : 0 }); // (B, H, T, D)
+    const ctx = sampleKeyedAttention(q, k, v, { keyMask, dropoutP: p, seed: p > 0 ? nextSeed() : 0 }); // (B, H, T, D)
     return F.reshape(F.permute(ctx, [0, 2, 1, 3]), [B, T, C]);
   }
 }

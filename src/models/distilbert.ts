@@ -7,7 +7,7 @@
 
 import { DataError } from '../errors.ts';
 import type { DistilBertConfig, HfConfig } from '../io/hf-config.ts';
-import { nextSeed } from '../nn/init.ts';
+import { nextSeed, sampleKeyedAttention } from '../nn/init.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
@@ -98,7 +98,7 @@ export class MultiHeadSelfAttention extends Module {
   forward(x: Tensor, keyMask: Tensor | null): Tensor {
     const [B, T, C] = x.shape;
     const p = this.training ? this.dropoutP : 0;
-    const ctx = F.attention(this.heads(this.qLin.forward(x)), this.heads(this.kLin.forward(x)), this.heads(this.vLin.forward(x)), {
+    const ctx = sampleKeyedAttention(this.heads(this.qLin.forward(x)), this.heads(this.kLin.forward(x)), this.heads(this.vLin.forward(x)), {
       keyMask,
       dropoutP: p,
       seed: p > 0 ? nextSeed() : 0,

@@ -5,7 +5,7 @@
 
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
-import { Rng, type RngState } from '../util/rng.ts';
+import { deriveSeed, Rng, type RngState } from '../util/rng.ts';
 
 let generator = Rng.fromSeed(0);
 
@@ -23,6 +23,39 @@ export function getGeneratorState(): string {
 export function setGeneratorState(s: string): void {
   const parsed = JSON.parse(s) as { state: RngState; spare: number | null };
   generator.setState(parsed.state, parsed.spare);
+}
+
+let sampleKeys: readonly number[] | null = null;
+
+/**
+ * Per-sample dropout keys (the dataset indices of the batch rows), or null for one mask per call.
+ * With keys, a Dropout whose input has one row per key draws each row's mask from (call seed, key), so a
+ * sample gets the same mask whichever batch or rank it lands in (exact data-parallel training).
+ */
+export function setDropoutSampleKeys(keys: readonly number[] | null): void {
+  sampleKeys = keys;
+}
+
+/** The keys set by setDropoutSampleKeys. */
+export function dropoutSampleKeys(): readonly number[] | null {
+  return sampleKeys;
+}
+
+/**
+ * F.attention whose dropout masks follow the per-sample keys when they are set (one call per batch row,
+ * row seed derived from the call seed and the row's key); plain F.attention otherwise.
+ */
+export function sampleKeyedAttention(q: Tensor, k: Tensor, v: Tensor, opts: Parameters<typeof F.attention>[3] = {}): Tensor {
+  const keys = sampleKeys;
+  if (keys === null || !opts.dropoutP || q.shape[0] !== keys.length) return F.attention(q, k, v, opts);
+  const rows = keys.map((key, i) =>
+    F.attention(F.narrow(q, 0, i, 1), F.narrow(k, 0, i, 1), F.narrow(v, 0, i, 1), {
+      ...opts,
+      keyMask: opts.keyMask ? F.narrow(opts.keyMask, 0, i, 1) : opts.keyMask,
+      seed: deriveSeed(opts.seed ?? 0, key) >>> 0,
+    }),
+  );
+  return rows.length === 1 ? (rows[0] as Tensor) : F.concat(rows, 0);
 }
 
 /** A fresh uint32 seed for a dropout mask. */

@@ -6,7 +6,8 @@
 import { ModelError, ShapeError } from '../errors.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
-import { nextSeed, normalInit } from './init.ts';
+import { deriveSeed } from '../util/rng.ts';
+import { dropoutSampleKeys, nextSeed, normalInit } from './init.ts';
 
 export abstract class Module {
   private readonly params = new Map<string, Tensor | null>();
@@ -209,6 +210,10 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    return F.dropout(x, this.p, nextSeed());
+    const seed = nextSeed();
+    const keys = dropoutSampleKeys();
+    if (keys === null || x.shape[0] !== keys.length) return F.dropout(x, this.p, seed);
+    const rows = keys.map((k, i) => F.dropout(F.narrow(x, 0, i, 1), this.p, deriveSeed(seed, k) >>> 0));
+    return rows.length === 1 ? (rows[0] as Tensor) : F.concat(rows, 0);
   }
 }

@@ -28,6 +28,7 @@ import type { FeatureBatches } from '../train/batches.ts';
 import { Trainer, type LogRecord } from '../train/trainer.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
+import { dataParallelFromEnv } from '../distributed/data-parallel.ts';
 import { maskedLmPretrain } from './mlm.ts';
 import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
 import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
@@ -264,15 +265,18 @@ async function trainInLockedFolder(input: TrainEvaluateSaveInput, args: Training
   const logPath = join(args.output_dir, 'metrics.jsonl');
   const history: LogRecord[] = [];
   let bar: ReturnType<NonNullable<PipelineEvents['progress']>> | null = null;
+  const dp = dataParallelFromEnv(); // set by `finetune launch` / torchrun variables; null for one process
+  const quiet = dp !== null && !dp.isMain; // ranks other than 0 neither log, evaluate nor save
   const trainer = new Trainer({
     model,
     args,
     train: input.train,
+    dataParallel: dp ?? undefined,
     evaluate: validate ? async (m) => (await validate(m)).metrics : undefined,
     saveModel: (dir) => persist.checkpoint(dir),
     loadModel: (dir) => persist.load(dir),
     signal: ev?.signal,
-    events: {
+    events: quiet ? {} : {
       onStep: (s) => {
         bar ??= ev?.progress?.('train', s.totalSteps) ?? null;
         bar?.update(s.step, { loss: s.loss, lr: s.lr, epoch: s.epoch });
@@ -296,6 +300,8 @@ async function trainInLockedFolder(input: TrainEvaluateSaveInput, args: Training
   }
   const result = await trainer.train();
   (bar as { stop(): void } | null)?.stop();
+  dp?.destroy();
+  if (quiet) return { task: input.task, outputDir: args.output_dir, train: result, validation: null, test: null, labels: input.labels, reportPath: null };
   if (result.interrupted) {
     // No final evaluation and no final save: a partial model never replaces the folder's earlier final model.
     const rec: LogRecord = { step: result.globalStep, epoch: result.epochs, status: 'interrupted' };

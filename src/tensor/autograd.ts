@@ -109,6 +109,16 @@ function topoOrder(root: Tensor): Tensor[] {
   return order.reverse(); // root first
 }
 
+let leafGradHook: ((leaf: Tensor) => void) | null = null;
+
+/**
+ * Called during backward() as soon as a leaf's `.grad` is final for this backward (data-parallel
+ * training starts a bucket's allreduce from it while backward goes on); null to stop.
+ */
+export function setLeafGradHook(hook: ((leaf: Tensor) => void) | null): void {
+  leafGradHook = hook;
+}
+
 /**
  * Backpropagates from `root`. With no `gradient`, root must hold one element (a loss) and the seed is 1.
  * Adds into `.grad` of every reachable leaf that requires grad.
@@ -147,10 +157,12 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         const into = t.grad;
         if (!into && g !== gradient && adoptable(g, t)) {
           t.grad = keep(g);
+          leafGradHook?.(t);
           continue;
         }
         t.grad = untracked(() => accumulateLeaf(into, g));
         if (g !== gradient) g.dispose();
+        leafGradHook?.(t);
         continue;
       }
       if (node.freed) throw new AutogradError('backward() through a graph that was already backpropagated');

@@ -29,11 +29,14 @@ export interface FeatureBatchesOptions {
   groupByLength?: boolean;
   padTokenId: number;
   padToMultipleOf?: number;
+  /** Data-parallel shard (DistributedSampler semantics; see src/data/sampler.ts). */
+  worldSize?: number;
+  rank?: number;
 }
 
 /** A dataset of tokenised examples served as padded batches in a seeded, resumable order. */
 export class FeatureBatches {
-  readonly sampler: BatchSampler;
+  sampler: BatchSampler;
   constructor(
     readonly features: readonly Features[],
     private readonly opts: FeatureBatchesOptions,
@@ -44,6 +47,21 @@ export class FeatureBatches {
       seed: opts.seed,
       shuffle: opts.shuffle,
       lengths: opts.groupByLength ? features.map((f) => f.inputIds.length) : undefined,
+      worldSize: opts.worldSize,
+      rank: opts.rank,
+    });
+  }
+
+  /** Serve only this rank's share from now on (DistributedSampler semantics; position reset to the start). */
+  shard(rank: number, worldSize: number): void {
+    this.sampler = new BatchSampler({
+      size: this.features.length,
+      batchSize: this.opts.batchSize,
+      seed: this.opts.seed,
+      shuffle: this.opts.shuffle,
+      lengths: this.opts.groupByLength ? this.features.map((f) => f.inputIds.length) : undefined,
+      worldSize,
+      rank,
     });
   }
 
@@ -52,12 +70,12 @@ export class FeatureBatches {
   }
 
   /** The next batch as tensors, and where it sat. */
-  next(): { batch: ModelBatch; epoch: number; index: number; size: number; tokens: number } {
+  next(): { batch: ModelBatch; epoch: number; index: number; size: number; tokens: number; indices?: number[] } {
     const s = this.sampler.next();
     const padded = collate(s.indices.map((i) => this.features[i]), { padTokenId: this.opts.padTokenId, padToMultipleOf: this.opts.padToMultipleOf });
     let tokens = 0;
     for (const m of padded.attentionMask) tokens += m;
-    return { batch: toModelBatch(padded), epoch: s.epoch, index: s.batch, size: s.indices.length, tokens };
+    return { batch: toModelBatch(padded), epoch: s.epoch, index: s.batch, size: s.indices.length, tokens, indices: s.indices };
   }
 
   /** Every batch of one pass in order, without touching the sampler state (evaluation). */

@@ -8,8 +8,9 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { TaskModel } from '../models/types.ts';
+import type { DataParallel } from '../distributed/data-parallel.ts';
 import { enableGradientCheckpointing } from '../models/checkpointing.ts';
-import { getGeneratorState, setGeneratorState } from '../nn/init.ts';
+import { getGeneratorState, setDropoutSampleKeys, setGeneratorState } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';
 import { clipScale, globalGradNormAsync } from '../optim/clip.ts';
 import { learningRate, warmupStepsFor } from '../optim/schedules.ts';
@@ -52,6 +53,10 @@ export interface TrainerOptions {
   events?: TrainerEvents;
   /** Cancels training cleanly (checked between steps), e.g. on SIGINT. */
   signal?: AbortSignal;
+  /** Data-parallel rank (src/distributed): gradients and loss are averaged; only rank 0 evaluates and saves. */
+  dataParallel?: DataParallel;
+  /** Dropout masks keyed to each sample's dataset index (on for both sides of an exact data-parallel comparison). */
+  keyDropoutBySample?: boolean;
 }
 
 export interface TrainResult {
@@ -78,6 +83,7 @@ export class Trainer {
 
   constructor(private readonly o: TrainerOptions) {
     const { args, model, train } = o;
+    if (o.dataParallel) train.shard(o.dataParallel.rank, o.dataParallel.worldSize);
     this.stepsPerEpoch = Math.max(1, Math.ceil(train.batchesPerEpoch / args.gradient_accumulation_steps));
     this.totalSteps = args.max_steps > 0 ? args.max_steps : Math.ceil(this.stepsPerEpoch * args.num_train_epochs);
     this.warmupSteps = warmupStepsFor(this.totalSteps, args.warmup_steps, args.warmup_ratio);
@@ -133,10 +139,15 @@ export class Trainer {
     let lossSum = 0;
     let examples = 0;
     let tokens = 0;
+    const params = this.optimizer.groups.flatMap((g) => g.params);
+    const dp = this.o.dataParallel;
+    const overlap = dp !== undefined && accum === 1; // with accumulation: one synchronous allreduce after the last micro-batch
+    if (overlap) dp.beginOverlap(params);
     for (let micro = 0; micro < accum; micro++) {
       const next = train.next();
       examples += next.size;
       tokens += next.tokens;
+      if (this.o.keyDropoutBySample || this.o.dataParallel) setDropoutSampleKeys(next.indices ?? null);
       const loss = F.tidy(() => {
         // --bf16: the forward's matrix products (and, as recorded, their backward) on bf16 operands.
         const out = F.autocast(args.bf16 ? 'bf16' : 'fp32', () => model.forward(next.batch));
@@ -149,7 +160,12 @@ export class Trainer {
       loss.dispose();
       if (train.getState().batch === 0 && micro < accum - 1) break; // an epoch ended mid-accumulation
     }
-    const params = this.optimizer.groups.flatMap((g) => g.params);
+    setDropoutSampleKeys(null);
+    if (dp) {
+      if (overlap) dp.finishOverlap();
+      else dp.allreduceGradients(params);
+      lossSum = dp.mean(lossSum);
+    }
     const gradNorm = await globalGradNormAsync(params);
     const lr = this.lrAt(this.state.global_step);
     this.optimizer.lr = lr;
@@ -164,7 +180,7 @@ export class Trainer {
   }
 
   private async evaluateNow(): Promise<Record<string, number> | null> {
-    if (!this.o.evaluate) return null;
+    if (!this.o.evaluate || (this.o.dataParallel && !this.o.dataParallel.isMain)) return null;
     this.o.model.eval();
     const evaluate = this.o.evaluate;
     // --bf16 evaluates under autocast too (as Trainer with bf16=True does).
@@ -199,6 +215,7 @@ export class Trainer {
   private async saveCheckpoint(isBest: boolean): Promise<string> {
     const { args } = this.o;
     const dir = join(args.output_dir, `checkpoint-${this.state.global_step}`);
+    if (this.o.dataParallel && !this.o.dataParallel.isMain) return dir; // rank 0 writes it
     if (isBest) this.state.best_model_checkpoint = dir;
     this.state.sampler = this.o.train.getState();
     this.state.rng_state = getGeneratorState();
@@ -262,7 +279,9 @@ export class Trainer {
         (args.save_strategy === 'best' && isBest) ||
         (args.save_strategy !== 'no' && isBest && args.load_best_model_at_end);
       if (saveNow) await this.saveCheckpoint(isBest);
-      if (evaluated && args.early_stopping_patience > 0 && this.state.evals_without_improvement >= args.early_stopping_patience) {
+      let stopNow = evaluated && args.early_stopping_patience > 0 && this.state.evals_without_improvement >= args.early_stopping_patience;
+      if (this.o.dataParallel && evalNow && args.early_stopping_patience > 0) stopNow = this.o.dataParallel.broadcast([stopNow ? 1 : 0])[0] === 1;
+      if (stopNow) {
         this.o.events?.onMessage?.(`early stopping: ${args.metric_for_best_model} did not improve for ${args.early_stopping_patience} evaluations`);
         stoppedEarly = true;
         break;
