@@ -49,3 +49,6 @@ export class DataError extends FinetuneError {}
 
 /** A model checkpoint or folder does not fit what was asked of it. */
 export class ModelError extends FinetuneError {}
+
+/** Ranks of a data-parallel run could not meet or talk (rendezvous timeout, a dead peer). */
+export class DistributedError extends FinetuneError {}

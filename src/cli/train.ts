@@ -17,6 +17,7 @@ import { pushToHub } from '../hub/upload.ts';
 import { writeRunOutputs } from '../pipeline/run-outputs.ts';
 import { runVersions } from './versions.ts';
 import { createProgress, printLine, type Throughput } from './progress.ts';
+import { isMainRank } from '../distributed/data-parallel.ts';
 import { prepareOutputDir } from '../io/output-dir.ts';
 import { bf16Support, nativeAvailable } from '../backend/native.ts';
 import { getDefaultBackend } from '../tensor/index.ts';
@@ -260,7 +261,10 @@ Beside the model, train writes training_args.json, all_results.json, README.md (
     const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, validation_split: 0.1, test_split: 0.15 });
     const { pipeline, args } = resolveSettings(layers);
     // Before reading any data: the folder is usable, no other run holds it, it holds no other run's files.
-    const releaseOutputDir = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
+    // Only rank 0 of a data-parallel run writes (and so locks) the output folder.
+    const releaseOutputDir = isMainRank()
+      ? prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null })
+      : () => {};
     const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     if (args.bf16) print(bf16Notice());

@@ -6,10 +6,17 @@
 // Also: averaging scalars (the logged loss), broadcasting rank 0's decisions. Not here: spawning ranks.
 
 import { hostname as osHostname } from 'node:os';
+import { DistributedError } from '../errors.ts';
 import { setLeafGradHook } from '../tensor/autograd.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { readDistEnv, type DistEnv } from './env.ts';
 import { loadGloo, type GlooAddon } from './native.ts';
+
+/** True unless this process is a data-parallel rank other than 0 (only rank 0 owns the output folder). */
+export function isMainRank(env: NodeJS.ProcessEnv = process.env): boolean {
+  const d = readDistEnv(env);
+  return d === null || d.rank === 0;
+}
 
 /** This process's rank from the torchrun environment (rendezvous done), or null for a single-process run. */
 export function dataParallelFromEnv(env: NodeJS.ProcessEnv = process.env): DataParallel | null {
@@ -50,17 +57,25 @@ export class DataParallel {
     const r = env.rendezvous;
     // Single-node runs (every rank sees MASTER_ADDR as loopback) mesh over loopback; otherwise this host's name.
     const local = env.masterAddr === '127.0.0.1' || env.masterAddr === 'localhost';
-    this.gloo.init({
-      rank: env.rank,
-      size: env.worldSize,
-      store: r.kind,
-      path: r.kind === 'file' ? r.path : undefined,
-      host: r.kind === 'redis' ? r.host : undefined,
-      port: r.kind === 'redis' ? r.port : undefined,
-      prefix: `finetune/${runId}`,
-      hostname: process.env.FINETUNE_DIST_HOSTNAME ?? (local ? '127.0.0.1' : osHostname()),
-      timeoutMs: env.timeoutMs,
-    });
+    try {
+      this.gloo.init({
+        rank: env.rank,
+        size: env.worldSize,
+        store: r.kind,
+        path: r.kind === 'file' ? r.path : undefined,
+        host: r.kind === 'redis' ? r.host : undefined,
+        port: r.kind === 'redis' ? r.port : undefined,
+        prefix: `finetune/${runId}`,
+        hostname: process.env.FINETUNE_DIST_HOSTNAME ?? (local ? '127.0.0.1' : osHostname()),
+        timeoutMs: env.timeoutMs,
+      });
+    } catch (err) {
+      throw new DistributedError(
+        `rank ${env.rank} of ${env.worldSize} could not meet the others (${(err as Error).message}); ` +
+          'check that every rank was started with the same MASTER_ADDR, MASTER_PORT and FINETUNE_RDZV, and that none exited early',
+        { cause: err },
+      );
+    }
   }
 
   get isMain(): boolean {

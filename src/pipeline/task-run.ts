@@ -28,7 +28,7 @@ import type { FeatureBatches } from '../train/batches.ts';
 import { Trainer, type LogRecord } from '../train/trainer.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
-import { dataParallelFromEnv } from '../distributed/data-parallel.ts';
+import { dataParallelFromEnv, isMainRank } from '../distributed/data-parallel.ts';
 import { maskedLmPretrain } from './mlm.ts';
 import { loadWeightsInto, saveClassifier, type LoadedClassifier } from './models.ts';
 import type { ClassifierRun, PipelineEvents } from './text-classification.ts';
@@ -251,7 +251,10 @@ function wholeModel(loaded: LoadedTaskModel): ModelPersistence {
  */
 export async function trainEvaluateSave(input: TrainEvaluateSaveInput, args: TrainingArguments, ev?: PipelineEvents): Promise<TaskRun> {
   const persist = input.persist ?? wholeModel(input.loaded);
-  const release = prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null });
+  // Only rank 0 of a data-parallel run writes (and so locks) the output folder.
+  const release = isMainRank()
+    ? prepareOutputDir(args.output_dir, { overwrite: args.overwrite_output_dir, resume: args.resume_from_checkpoint !== null })
+    : () => {};
   try {
     return await trainInLockedFolder(input, args, persist, ev);
   } finally {

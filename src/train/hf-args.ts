@@ -12,7 +12,7 @@ export interface UnsupportedArgument {
   harmless: readonly unknown[];
 }
 
-const FP32 = 'training runs in float32 on the CPU';
+const FP32 = 'use bf16 (bf16 mixed precision; fp16 has no fast CPU path)';
 const NONE = null;
 const off = [false, null, 'false'];
 
@@ -24,9 +24,8 @@ function u(use: string | null, harmless: readonly unknown[] = [null]): Unsupport
 export const UNSUPPORTED_TRAINING_ARGUMENTS: Readonly<Record<string, UnsupportedArgument>> = {
   // precision and compilation
   fp16: u(FP32, off),
-  bf16: u(FP32, off),
   fp16_full_eval: u(FP32, off),
-  bf16_full_eval: u(FP32, off),
+  bf16_full_eval: u('use bf16 (evaluation runs under bf16 autocast too)', off),
   tf32: u(FP32, off),
   fp16_opt_level: u(FP32, [null, 'O1']),
   fp16_backend: u(FP32, [null, 'auto']),
@@ -40,8 +39,7 @@ export const UNSUPPORTED_TRAINING_ARGUMENTS: Readonly<Record<string, Unsupported
   use_liger_kernel: u(NONE, off),
   liger_kernel_config: u(NONE),
   // memory
-  gradient_checkpointing: u('use a smaller per_device_train_batch_size with gradient_accumulation_steps', off),
-  gradient_checkpointing_kwargs: u('use a smaller per_device_train_batch_size with gradient_accumulation_steps'),
+  gradient_checkpointing_kwargs: u('use gradient_checkpointing (every layer recomputed; no options)'),
   auto_find_batch_size: u('use per_device_train_batch_size', off),
   torch_empty_cache_steps: u(NONE),
   use_cache: u(NONE, off),
@@ -106,16 +104,16 @@ export const UNSUPPORTED_TRAINING_ARGUMENTS: Readonly<Record<string, Unsupported
   tpu_num_cores: u(NONE),
   tpu_metrics_debug: u(NONE, off),
   xpu_backend: u(NONE),
-  local_rank: u(NONE, [-1, null]),
+  local_rank: u('launch with finetune launch (it sets LOCAL_RANK)', [-1, null]),
   accelerator_config: u(NONE),
   parallelism_config: u(NONE),
   split_batches: u(NONE, off),
   dispatch_batches: u(NONE),
-  ddp_find_unused_parameters: u(NONE),
-  ddp_bucket_cap_mb: u(NONE),
-  ddp_broadcast_buffers: u(NONE),
-  ddp_backend: u(NONE),
-  ddp_timeout: u(NONE, [null, 1800]),
+  ddp_find_unused_parameters: u('finetune launch uses Gloo data parallelism (gradients all-reduced in buckets)'),
+  ddp_bucket_cap_mb: u('set the FINETUNE_BUCKET_MB environment variable for finetune launch'),
+  ddp_broadcast_buffers: u('finetune launch uses Gloo data parallelism (gradients all-reduced in buckets)'),
+  ddp_backend: u('finetune launch uses Gloo data parallelism (gradients all-reduced in buckets)'),
+  ddp_timeout: u('use finetune launch --timeout', [null, 1800]),
   fsdp: u(NONE, [null, '', false, []]),
   fsdp_config: u(NONE),
   fsdp_min_num_params: u(NONE, [0, null]),

@@ -18,7 +18,7 @@ function file(name: string, text: string): string {
 }
 
 const rows = (n: number, f: (i: number) => string): string => Array.from({ length: n }, (_, i) => f(i)).join('\n') + '\n';
-const train = (args: string[]) => runCli(['--threads', '1', 'train', '--max-steps', '1', '--no-report', '--output-dir', join(dir, 'out'), ...args], { timeoutMs: 120_000 });
+const train = (args: string[]) => runCli(['--threads', '1', 'train', '--max-steps', '1', '--no-report', '--output-dir', join(dir, 'out'), '--overwrite-output-dir', ...args], { timeoutMs: 120_000 });
 
 describe('CLI messages speak in flags', () => {
   it('a CSV read with --format tsv says the file looks comma-separated', () => {

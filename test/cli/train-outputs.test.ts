@@ -108,10 +108,10 @@ describe('finetune train --help and flag errors', () => {
   it('a config key Trainer has but finetune does not says "not supported"', () => {
     const cfg = join(dir, 'hf.yaml');
     const data = writeSentimentCsv(dir, 10, 'small.csv');
-    writeFileSync(cfg, 'fp16: false\noptim: adamw_torch\ngradient_checkpointing: true\n');
+    writeFileSync(cfg, 'fp16: false\noptim: adamw_torch\ntorch_compile: true\n');
     const r = runCli(['train', '-c', cfg, '--train-file', data, '--output-dir', join(dir, 'x')]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /not supported: gradient_checkpointing \(use a smaller per_device_train_batch_size with gradient_accumulation_steps\) \(in .*hf\.yaml\)/);
+    assert.match(r.stderr, /not supported: torch_compile \(in .*hf\.yaml\)/);
   });
 
   it('labels that differ only by case are named before training (a warning: finetune never rewrites labels); --class-weights auto is logged and saved', () => {

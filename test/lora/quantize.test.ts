@@ -93,7 +93,7 @@ describe('LoRA with a quantised base', () => {
 
   it('settings: quantisation needs LoRA, one format, and no merge', () => {
     assert.throws(() => resolveSettings([{ values: { load_in_4bit: true }, source: 'test' }]), (e: unknown) => e instanceof ConfigError && /--lora-r/.test(e.message));
-    const lora = { task: 'text-generation', lora_r: 8 };
+    const lora = { task: 'text-generation', lora_r: 8, model: './base-model' };
     assert.throws(() => resolveSettings([{ values: { ...lora, load_in_4bit: true, load_in_8bit: true }, source: 'test' }]), ConfigError);
     assert.throws(() => resolveSettings([{ values: { ...lora, load_in_8bit: true, merge_lora: true }, source: 'test' }]), ConfigError);
     assert.throws(() => resolveSettings([{ values: { ...lora, load_in_4bit: true, bnb_4bit_quant_type: 'fp4' }, source: 'test' }]), /fp4 is not supported/);
