@@ -5,6 +5,7 @@
 // "Distributed hyperparameter search"), because BullMQ 6 needs the `ioredis` package, not installed here.
 
 import { createHash } from 'node:crypto';
+import { isAbsolute } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import { SEARCHABLE, type Trial } from './search.ts';
@@ -98,4 +99,13 @@ export function parseTrialJobData(data: unknown, jobId: string): TrialJobData {
     throw bad('args', 'training arguments with output_dir and metric_for_best_model');
   }
   return { search, trial, total, params: params as Trial, pipeline, args: args as unknown as TrainingArguments };
+}
+
+/**
+ * The job data of trial `index`. The settings must mean the same on every machine: pass data and
+ * model paths already made absolute (on a path every worker sees) and an absolute output_dir.
+ */
+export function trialJobData(search: string, trials: Trial[], index: number, pipeline: Record<string, unknown>, args: TrainingArguments): TrialJobData {
+  if (!isAbsolute(args.output_dir)) throw new ConfigError('--output-dir', `"${args.output_dir}" must be absolute for a distributed search (workers write their trials under it)`);
+  return { search, trial: index, total: trials.length, params: trials[index], pipeline, args };
 }
