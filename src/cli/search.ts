@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SearchTally } from '../hpo/queue.ts';
 import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace, type TrialResult } from '../hpo/search.ts';
 import { writeHtmlReport, type RunLog } from '../report/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
@@ -98,6 +99,7 @@ export function registerSearch(program: Command): void {
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
     const data = isDemo ? spamAssassinDataset() : undefined;
+    const tally = new SearchTally(args, trials.length);
     const { results, bestDir } = await runSearch(
       args,
       trials,
@@ -105,7 +107,7 @@ export function registerSearch(program: Command): void {
         print(`\ntrial ${i}: ${JSON.stringify(trials[i])}`);
         return runClassificationTrial(pipeline, trialArgs, data, (m) => print(`  ${m}`));
       },
-      (r, total) => print(`trial ${r.trial} done (${r.trial + 1}/${total}): ${args.metric_for_best_model} ${r.metric.toFixed(4)}`),
+      (r) => print(tally.finish(r)),
     );
     print(`\n${formatResults(results, args.metric_for_best_model)}`);
     let reportNote = '';

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import type { TrainingArguments } from '../train/args.ts';
-import { SEARCHABLE, type Trial } from './search.ts';
+import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
+import { SEARCHABLE, searchMetric, type Trial, type TrialResult } from './search.ts';
 
 /** A Redis server given by `--queue redis://[user:password@]host[:port][/db]`. */
 export interface QueueServer {
@@ -108,4 +108,60 @@ export function parseTrialJobData(data: unknown, jobId: string): TrialJobData {
 export function trialJobData(search: string, trials: Trial[], index: number, pipeline: Record<string, unknown>, args: TrainingArguments): TrialJobData {
   if (!isAbsolute(args.output_dir)) throw new ConfigError('--output-dir', `"${args.output_dir}" must be absolute for a distributed search (workers write their trials under it)`);
   return { search, trial: index, total: trials.length, params: trials[index], pipeline, args };
+}
+
+/**
+ * The follower's tally of a search: trial results and failures as they arrive (in any order, possibly
+ * twice when a restarted follower sees a completed job again), the progress line for each, the best so far.
+ */
+export class SearchTally {
+  private readonly finished = new Map<number, TrialResult>();
+  private readonly failures = new Map<number, string>();
+
+  constructor(
+    private readonly base: TrainingArguments,
+    readonly total: number,
+  ) {}
+
+  /** Counts a finished trial once; returns the progress line to print. */
+  finish(r: TrialResult): string {
+    this.finished.set(r.trial, r);
+    this.failures.delete(r.trial);
+    const best = this.best();
+    const key = searchMetric(this.base);
+    const bestNote = best ? `; best so far: trial ${best.trial} (${best.metric.toFixed(4)})` : '';
+    return `trial ${r.trial} done (${this.count()}/${this.total}): ${key} ${r.metric.toFixed(4)}${bestNote}`;
+  }
+
+  /** Counts a trial that failed for good (its attempts used up); returns the line to print. */
+  fail(trial: number, error: string): string {
+    if (!this.finished.has(trial)) this.failures.set(trial, error);
+    return `trial ${trial} failed (${this.count()}/${this.total}): ${error}`;
+  }
+
+  /** Trials finished or failed for good. */
+  count(): number {
+    return this.finished.size + this.failures.size;
+  }
+
+  get complete(): boolean {
+    return this.count() >= this.total;
+  }
+
+  /** The best finished trial so far (greater or smaller is better as metric_for_best_model says). */
+  best(): TrialResult | undefined {
+    const gib = greaterIsBetter(this.base);
+    let best: TrialResult | undefined;
+    for (const r of this.results()) if (!best || (gib ? r.metric > best.metric : r.metric < best.metric)) best = r; // ties: the lower trial, as recordSearch
+    return best;
+  }
+
+  /** Finished trials in trial order (what recordSearch ranks once the search is complete). */
+  results(): TrialResult[] {
+    return [...this.finished.values()].sort((a, b) => a.trial - b.trial);
+  }
+
+  failed(): { trial: number; error: string }[] {
+    return [...this.failures.entries()].sort(([a], [b]) => a - b).map(([trial, error]) => ({ trial, error }));
+  }
 }

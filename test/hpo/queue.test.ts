@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.ts';
-import { parseQueueUrl, parseTrialJobData, searchId, trialJobId } from '../../src/hpo/queue.ts';
-import { gridTrials } from '../../src/hpo/search.ts';
+import { parseQueueUrl, parseTrialJobData, SearchTally, searchId, trialJobId } from '../../src/hpo/queue.ts';
+import { gridTrials, trialResult } from '../../src/hpo/search.ts';
 import { DEFAULT_PIPELINE_CONFIG } from '../../src/pipeline/config.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 
@@ -62,5 +62,32 @@ describe('parseTrialJobData', () => {
       [{ ...good, args: { output_dir: 3 } }, /job j: args/],
     ];
     for (const [data, re] of cases) assert.throws(() => parseTrialJobData(data, 'j'), re);
+  });
+});
+
+describe('SearchTally', () => {
+  const base = { ...DEFAULT_TRAINING_ARGUMENTS, output_dir: '/s', metric_for_best_model: 'eval_accuracy' };
+  const result = (trial: number, accuracy: number) => trialResult(base, trial, { learning_rate: trial }, { accuracy }, 1);
+  it('counts results in arrival order, once each, with the best so far', () => {
+    const t = new SearchTally(base, 3);
+    assert.equal(t.finish(result(2, 0.6)), 'trial 2 done (1/3): accuracy 0.6000; best so far: trial 2 (0.6000)');
+    assert.equal(t.finish(result(0, 0.8)), 'trial 0 done (2/3): accuracy 0.8000; best so far: trial 0 (0.8000)');
+    assert.equal(t.finish(result(0, 0.8)), 'trial 0 done (2/3): accuracy 0.8000; best so far: trial 0 (0.8000)'); // seen again
+    assert.equal(t.complete, false);
+    assert.match(t.fail(1, 'config "learning_rate": must be > 0'), /^trial 1 failed \(3\/3\): config "learning_rate"/);
+    assert.equal(t.complete, true);
+    assert.deepEqual(t.results().map((r) => r.trial), [0, 2]);
+    assert.deepEqual(t.failed(), [{ trial: 1, error: 'config "learning_rate": must be > 0' }]);
+  });
+  it('breaks ties towards the lower trial and minimises losses', () => {
+    const t = new SearchTally(base, 2);
+    t.finish(result(1, 0.7));
+    t.finish(result(0, 0.7));
+    assert.equal(t.best()?.trial, 0);
+    const lossBase = { ...base, metric_for_best_model: 'loss' };
+    const l = new SearchTally(lossBase, 2);
+    l.finish(trialResult(lossBase, 0, {}, { loss: 0.4 }, 1));
+    l.finish(trialResult(lossBase, 1, {}, { loss: 0.3 }, 1));
+    assert.equal(l.best()?.trial, 1);
   });
 });
