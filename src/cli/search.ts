@@ -54,9 +54,8 @@ export async function runClassificationTrial(
   trialArgs: TrainingArguments,
   data: TextDataset | undefined,
   message: (m: string) => void,
-  signal?: AbortSignal,
 ): Promise<Record<string, number>> {
-  const run = await trainTextClassifier(pipeline, trialArgs, { message, ...(signal ? { signal } : {}) }, data ? { train: data } : undefined);
+  const run = await trainTextClassifier(pipeline, trialArgs, { message }, data ? { train: data } : undefined);
   return run.validation?.metrics ?? {};
 }
 

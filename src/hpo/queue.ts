@@ -1,6 +1,6 @@
 // The parts of the distributed search (`finetune search --queue`, `finetune worker --queue`) that do not
 // talk to Redis: the `--queue` URL, the search id and per-trial job ids (so re-enqueueing a search is
-// idempotent), the job data a worker trains from.
+// idempotent), the job data a worker trains from and its validation, and the follower's tally of results.
 // It is not the queue itself: enqueueing, following and working are not built yet (see docs/distributed.md,
 // "Distributed hyperparameter search"), because BullMQ 6 needs the `ioredis` package, not installed here.
 
