@@ -3,13 +3,16 @@
 
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SearchTally } from '../hpo/queue.ts';
 import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace, type TrialResult } from '../hpo/search.ts';
 import { writeHtmlReport, type RunLog } from '../report/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
-import { describeSettings, resolveSettings } from '../pipeline/config.ts';
+import { describeSettings, resolveSettings, type PipelineConfig } from '../pipeline/config.ts';
 import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
 import { trainTextClassifier } from '../pipeline/text-classification.ts';
+import type { TextDataset } from '../data/index.ts';
 import { printLine } from './progress.ts';
 import { addSettingFlags, settingsLayers } from './train.ts';
 
@@ -42,6 +45,31 @@ export function searchRunLog(results: TrialResult[], args: TrainingArguments, se
   };
 }
 
+/**
+ * Trains one trial (arguments from trialArguments) and returns its validation metrics: the one trial
+ * runner of the local search and of a queue worker, so both give the same numbers for the same trial.
+ */
+export async function runClassificationTrial(
+  pipeline: PipelineConfig,
+  trialArgs: TrainingArguments,
+  data: TextDataset | undefined,
+  message: (m: string) => void,
+): Promise<Record<string, number>> {
+  const run = await trainTextClassifier(pipeline, trialArgs, { message }, data ? { train: data } : undefined);
+  return run.validation?.metrics ?? {};
+}
+
+/**
+ * The pipeline settings as another machine must read them: data files made absolute, and the model
+ * too when it names a local folder (a Hub id stays as given). The paths must be on storage every
+ * worker mounts at the same place.
+ */
+export function portablePipeline(pipeline: PipelineConfig, cwd = process.cwd()): PipelineConfig {
+  const abs = (p: string | null): string | null => (p === null ? null : resolve(cwd, p));
+  const model = pipeline.model !== null && existsSync(resolve(cwd, pipeline.model)) ? resolve(cwd, pipeline.model) : pipeline.model;
+  return { ...pipeline, model, train_file: abs(pipeline.train_file), validation_file: abs(pipeline.validation_file), test_file: abs(pipeline.test_file) };
+}
+
 export function registerSearch(program: Command): void {
   const cmd = program
     .command('search')
@@ -70,15 +98,15 @@ export function registerSearch(program: Command): void {
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
     const data = isDemo ? spamAssassinDataset() : undefined;
+    const tally = new SearchTally(args, trials.length);
     const { results, bestDir } = await runSearch(
       args,
       trials,
       async (trialArgs, i) => {
         print(`\ntrial ${i}: ${JSON.stringify(trials[i])}`);
-        const run = await trainTextClassifier(pipeline, trialArgs, { message: (m) => print(`  ${m}`) }, data ? { train: data } : undefined);
-        return run.validation?.metrics ?? {};
+        return runClassificationTrial(pipeline, trialArgs, data, (m) => print(`  ${m}`));
       },
-      (r, total) => print(`trial ${r.trial} done (${r.trial + 1}/${total}): ${args.metric_for_best_model} ${r.metric.toFixed(4)}`),
+      (r) => print(tally.finish(r)),
     );
     print(`\n${formatResults(results, args.metric_for_best_model)}`);
     let reportNote = '';

@@ -3,9 +3,10 @@
 // on the validation split; the results table is returned and saved, the best trial's model is kept
 // in <output_dir>/best and the other trials' folders are removed.
 
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { Rng } from '../data/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
 
@@ -56,9 +57,45 @@ export function parseValues(key: string, text: string): number[] {
   return values;
 }
 
+/** The arguments of trial `index`: the base settings, the trial's values, output in <output_dir>/trial-<index>. */
+export function trialArguments(base: TrainingArguments, params: Trial, index: number): TrainingArguments {
+  return { ...base, ...params, output_dir: join(base.output_dir, `trial-${index}`), report: false, save_total_limit: 1 };
+}
+
+/** The metric the trials are ranked by (metric_for_best_model without its eval_ prefix). */
+export function searchMetric(base: TrainingArguments): string {
+  return base.metric_for_best_model.replace(/^eval_/, '');
+}
+
+/** A finished trial's result; throws when the ranking metric is missing from its metrics. */
+export function trialResult(base: TrainingArguments, index: number, params: Trial, metrics: Record<string, number>, seconds: number): TrialResult {
+  const key = searchMetric(base);
+  const metric = metrics[key];
+  if (metric === undefined) throw new ConfigError('metric_for_best_model', `"${key}" is not among the trial's metrics (${Object.keys(metrics).join(', ')})`);
+  return { trial: index, params, metric, metrics, seconds };
+}
+
 /**
- * Runs the trials. `runTrial` trains with the given arguments (output in args.output_dir) and returns
- * validation metrics. Returns the results sorted best first.
+ * Records a finished search: ranks the results best first, moves the best trial's folder to
+ * <output_dir>/best, removes the other trial folders and writes search_results.json atomically.
+ * Call it once per search (one process): it moves and deletes folders.
+ */
+export async function recordSearch(base: TrainingArguments, finished: TrialResult[]): Promise<{ results: TrialResult[]; bestDir: string }> {
+  if (finished.length === 0) throw new ConfigError('search', 'no trial finished, so there is no best model to keep');
+  const gib = greaterIsBetter(base);
+  const results = [...finished].sort((a, b) => (gib ? b.metric - a.metric : a.metric - b.metric));
+  const best = results[0];
+  const bestDir = join(base.output_dir, 'best');
+  await rm(bestDir, { recursive: true, force: true });
+  await rename(join(base.output_dir, `trial-${best.trial}`), bestDir);
+  for (const r of results.slice(1)) await rm(join(base.output_dir, `trial-${r.trial}`), { recursive: true, force: true });
+  await writeFileAtomic(join(base.output_dir, 'search_results.json'), JSON.stringify({ metric: searchMetric(base), greater_is_better: gib, results }, null, 2));
+  return { results, bestDir };
+}
+
+/**
+ * Runs the trials one after another in this process. `runTrial` trains with the given arguments
+ * (output in args.output_dir) and returns validation metrics. Returns the results sorted best first.
  */
 export async function runSearch(
   base: TrainingArguments,
@@ -67,27 +104,15 @@ export async function runSearch(
   onResult?: (r: TrialResult, total: number) => void,
 ): Promise<{ results: TrialResult[]; bestDir: string }> {
   if (trials.length === 0) throw new ConfigError('search', 'no trials: give at least one value list (e.g. --learning-rate 1e-4,3e-4)');
-  const key = base.metric_for_best_model.replace(/^eval_/, '');
   const results: TrialResult[] = [];
   for (const [i, params] of trials.entries()) {
-    const args: TrainingArguments = { ...base, ...params, output_dir: join(base.output_dir, `trial-${i}`), report: false, save_total_limit: 1 };
     const t0 = performance.now();
-    const metrics = await runTrial(args, i);
-    const metric = metrics[key];
-    if (metric === undefined) throw new ConfigError('metric_for_best_model', `"${key}" is not among the trial's metrics (${Object.keys(metrics).join(', ')})`);
-    const r: TrialResult = { trial: i, params, metric, metrics, seconds: (performance.now() - t0) / 1000 };
+    const metrics = await runTrial(trialArguments(base, params, i), i);
+    const r = trialResult(base, i, params, metrics, (performance.now() - t0) / 1000);
     results.push(r);
     onResult?.(r, trials.length);
   }
-  const gib = greaterIsBetter(base);
-  results.sort((a, b) => (gib ? b.metric - a.metric : a.metric - b.metric));
-  const best = results[0];
-  const bestDir = join(base.output_dir, 'best');
-  await rm(bestDir, { recursive: true, force: true });
-  await rename(join(base.output_dir, `trial-${best.trial}`), bestDir);
-  for (const r of results.slice(1)) await rm(join(base.output_dir, `trial-${r.trial}`), { recursive: true, force: true });
-  await writeFile(join(base.output_dir, 'search_results.json'), JSON.stringify({ metric: key, greater_is_better: gib, results }, null, 2));
-  return { results, bestDir };
+  return recordSearch(base, results);
 }
 
 /** A plain-text results table, best first. */

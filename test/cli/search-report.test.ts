@@ -27,5 +27,6 @@ describe('finetune search', () => {
     assert.match(html, /<h2>Hyperparameter search<\/h2>/);
     assert.match(html, /2 trials, ranked by <code>accuracy<\/code>/);
     assert.match(r.stdout, /report: .*report\.html/);
+    assert.match(r.stdout, /trial \d done \(2\/2\): accuracy [\d.]+; best so far: trial \d/);
   });
 });
