@@ -123,12 +123,14 @@ export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | 
  * const r = await evaluateCausalLm(model, new FeatureBatches(lmFeatures(ds.examples), { batchSize: 8, seed: 0, shuffle: false, padTokenId: 0 }));
  * r.metrics.perplexity;
  */
-export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void): Promise<EvalResult> {
+export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void, collectPredictions = false): Promise<EvalResult> {
   const metric = new PerplexityMetric();
+  const records: Record<string, unknown>[] = [];
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
-  for (const { batch } of data.inOrder()) {
+  for (const { batch, indices } of data.inOrder()) {
     F.tidy(() =>
       F.noGrad(() => {
         if (!batch.labels) return;
@@ -139,6 +141,27 @@ export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, o
         if (count === 0) return;
         const out = model.forward(batch);
         if (out.loss) metric.update(out.loss.item() * count, count);
+        if (collectPredictions) {
+          // Each example's own mean NLL over its predicted tokens (float64 log-softmax of the host logits).
+          const logits = F.contiguous(out.logits).floatData; // (B, T, V)
+          const V = logits.length / (B * T);
+          indices.forEach((index, b) => {
+            let nll = 0;
+            let n = 0;
+            for (let t = 1; t < T; t++) {
+              const y = labels[b * T + t] as number;
+              if (y === -100) continue;
+              const o = (b * T + t - 1) * V;
+              let max = -Infinity;
+              for (let j = 0; j < V; j++) max = Math.max(max, logits[o + j] as number);
+              let z = 0;
+              for (let j = 0; j < V; j++) z += Math.exp((logits[o + j] as number) - max);
+              nll += Math.log(z) + max - (logits[o + y] as number);
+              n++;
+            }
+            records.push(n ? { index, tokens: n, loss: nll / n, perplexity: Math.exp(nll / n) } : { index, tokens: 0, loss: null, perplexity: null });
+          });
+        }
       }),
     );
     done++;
@@ -147,7 +170,7 @@ export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, o
   }
   if (wasTraining) model.train();
   const { loss, perplexity } = metric.compute() as { loss: number; perplexity: number };
-  return { metrics: { loss, perplexity } };
+  return { metrics: { loss, perplexity }, samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectPredictions ? { records } : {}) };
 }
 
 function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions {
@@ -267,9 +290,9 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
     groupByLength: args.group_by_length,
     padTokenId,
   });
-  const evaluator = (ds: LmDataset): ((m: TaskModel) => Promise<EvalResult>) => {
+  const evaluator = (ds: LmDataset, collectPredictions = false): ((m: TaskModel) => Promise<EvalResult>) => {
     const batches = new FeatureBatches(lmFeatures(ds.examples), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m) => evaluateCausalLm(m, batches);
+    return (m) => evaluateCausalLm(m, batches, undefined, collectPredictions);
   };
   // 5–6. Train, evaluate, save, report.
   const run = await trainEvaluateSave(
@@ -278,7 +301,7 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
       loaded,
       train: trainBatches,
       validate: validation.examples.length ? evaluator(validation) : null,
-      test: test?.examples.length ? evaluator(test) : null,
+      test: test?.examples.length ? evaluator(test, true) : null,
       labels: [],
       dataFile: train.file,
       ...(persist ? { persist } : {}),

@@ -96,15 +96,18 @@ export async function evaluateTokenClassifier(
   data: FeatureBatches,
   labels: readonly string[],
   onBatch?: (done: number, total: number) => void,
+  collectPredictions = false,
 ): Promise<TokenEvalResult> {
   const metric = new EntityMetrics();
+  const records: Record<string, unknown>[] = [];
   let lossSum = 0;
   let lossCount = 0;
   const total = data.batchesPerEpoch;
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
-  for (const { batch } of data.inOrder()) {
+  for (const { batch, indices } of data.inOrder()) {
     F.tidy(() =>
       F.noGrad(() => {
         const out = model.forward(batch);
@@ -114,7 +117,22 @@ export async function evaluateTokenClassifier(
         const N = logits.length / (B * T);
         const preds = new Int32Array(B * T);
         for (let r = 0; r < B * T; r++) preds[r] = argmaxRow(logits, r, N);
-        metric.updateFromIds(F.contiguous(batch.labels).intData, preds, T, labels);
+        const gold = F.contiguous(batch.labels).intData;
+        metric.updateFromIds(gold, preds, T, labels);
+        if (collectPredictions) {
+          // One tag per scored word (its first sub-token), as run_ner's predictions.txt.
+          indices.forEach((index, b) => {
+            const tags: string[] = [];
+            const predicted: string[] = [];
+            for (let t = 0; t < T; t++) {
+              const g = gold[b * T + t] as number;
+              if (g === -100) continue;
+              tags.push(labels[g] as string);
+              predicted.push(labels[preds[b * T + t] as number] as string);
+            }
+            records.push({ index, tags, predicted });
+          });
+        }
         if (out.loss) {
           lossSum += out.loss.item() * B;
           lossCount += B;
@@ -128,7 +146,7 @@ export async function evaluateTokenClassifier(
   if (wasTraining) model.train();
   const metrics = { ...metric.compute() };
   if (lossCount > 0) metrics.loss = lossSum / lossCount;
-  return { metrics, labels: [...labels], perType: metric.perType() };
+  return { metrics, labels: [...labels], perType: metric.perType(), samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectPredictions ? { records } : {}) };
 }
 
 /**
@@ -194,7 +212,18 @@ export async function trainTokenClassifier(
       loaded,
       train: trainBatches,
       validate: valBatches ? (m) => evaluateTokenClassifier(m, valBatches, labelMap.labels) : null,
-      test: testBatches ? (m) => evaluateTokenClassifier(m, testBatches, labelMap.labels) : null,
+      test: testBatches && test
+        ? async (m) => {
+            const r = await evaluateTokenClassifier(m, testBatches, labelMap.labels, undefined, true);
+            // The words beside their tags; a truncated sentence's last words have no prediction.
+            r.records = r.records?.map((rec, i) => {
+              const ex = test.examples[i];
+              const { index, tags, predicted } = rec;
+              return { index, tokens: ex?.tokens, tags: ex?.tags ?? tags, predicted };
+            });
+            return r;
+          }
+        : null,
       labels: labelMap.labels,
       dataFile: train.file,
       dataCounts: countsOf(splits),
