@@ -230,6 +230,7 @@ function padIdOf(loaded: LoadedTaskModel): number {
  */
 export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, ev?: PipelineEvents): Promise<CausalLmRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not text-generation; drop --class-weights');
   if (!p.model) {
     throw new ConfigError('model', 'text-generation fine-tunes a pretrained decoder: pass --model <folder with a GPT-2 or Llama-family checkpoint>');
   }

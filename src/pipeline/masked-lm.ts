@@ -245,6 +245,7 @@ export async function trainMaskedLm(
   given?: { train: TextDataset; validation?: TextDataset; test?: TextDataset },
 ): Promise<TaskRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not fill-mask; drop --class-weights');
   // 1. Data.
   const splits = await loadSplits(p, args, ev, given, (file) => readMaskedLmDataset(file, p), 'no training text: pass --train-file (a .txt file with one text per line, or a table with --text-column)', false);
   const { train, validation, test } = splits;

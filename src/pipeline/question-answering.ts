@@ -7,7 +7,7 @@
 // Not here: the inference pipeline (src/pipelines/tasks/question-answering.ts), span choice (src/eval/qa.ts).
 
 import { answerTokenPositions, buildDataset, describeOrigin, preprocessDataset, readTable, type Features, type QaDataset, type QaExample } from '../data/index.ts';
-import { DataError, FinetuneError } from '../errors.ts';
+import { ConfigError, DataError, FinetuneError } from '../errors.ts';
 import { bestAnswer, type QaFeatureOutput } from '../eval/qa.ts';
 import { SquadMetrics } from '../eval/squad.ts';
 import type { TaskModel } from '../models/types.ts';
@@ -227,6 +227,7 @@ export async function trainQuestionAnswering(
   given?: { train: QaDataset; validation?: QaDataset; test?: QaDataset },
 ): Promise<TaskRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not question-answering; drop --class-weights');
   // 1. Data.
   const splits = await loadSplits(p, args, ev, given, (file) => readQaDataset(file, p), 'no training data: pass --train-file with question, context and answers columns (SQuAD layout)');
   const { train, validation, test } = splits;

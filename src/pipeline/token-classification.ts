@@ -26,6 +26,8 @@ import * as F from '../tensor/index.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
+import { setClassWeights, useTokenClassWeights } from '../models/heads.ts';
+import { resolveClassWeights } from './class-weights.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
@@ -194,7 +196,16 @@ export async function trainTokenClassifier(
     if (cut.length) say(ev, `${name}: ${cut.length} sequence(s) longer than ${maxLength} tokens were truncated; their last words are neither trained nor scored (first at ${ds.file} line/record ${cut.slice(0, 5).join(', ')}); raise --max-length to keep them`);
     return out;
   };
-  const trainBatches = new FeatureBatches(features(train, 'train'), {
+  const trainFeatures = features(train, 'train');
+  let classWeights: Record<string, number> | undefined;
+  if (args.class_weights !== null) {
+    const w = tokenClassWeights(args.class_weights, labelMap, trainFeatures);
+    setClassWeights(model.hfConfig, w);
+    useTokenClassWeights(model);
+    classWeights = Object.fromEntries(labelMap.labels.map((l, i) => [l, w[i] as number]));
+    say(ev, `class weights (${args.class_weights}): ${labelMap.labels.map((l, i) => `${l} ${(w[i] as number).toFixed(4)}`).join(', ')}`);
+  }
+  const trainBatches = new FeatureBatches(trainFeatures, {
     batchSize: args.per_device_train_batch_size,
     seed: args.seed,
     shuffle: true,
@@ -206,7 +217,7 @@ export async function trainTokenClassifier(
   const valBatches = validation.examples.length ? evalBatches(validation, 'validation') : null;
   const testBatches = test?.examples.length ? evalBatches(test, 'test') : null;
   // 5–6. Train, evaluate, save, report.
-  return trainEvaluateSave(
+  const run = await trainEvaluateSave(
     {
       task: 'token-classification',
       loaded,
@@ -232,6 +243,24 @@ export async function trainTokenClassifier(
     args,
     ev,
   );
+  return classWeights ? { ...run, classWeights } : run;
+}
+
+/**
+ * --class-weights for token classification: a JSON file {"tag": weight}, or "auto", scikit-learn's
+ * "balanced" n / (K * count) over the tags the loss sees (each word's first sub-token; -100 positions, and
+ * the words of truncated sequences that were cut, are not counted).
+ *
+ * @example
+ * tokenClassWeights('auto', labelMap, trainFeatures); // e.g. [2.1, 2.1, 4.2, 0.33] for B-LOC, B-PER, I-LOC, O
+ */
+export function tokenClassWeights(spec: string, labels: LabelMap, trainFeatures: readonly Features[]): number[] {
+  const seen: string[] = [];
+  for (const f of trainFeatures) {
+    const ids = f.tokenLabels ?? [];
+    for (let t = 0; t < ids.length; t++) if (ids[t] !== -100) seen.push(labels.labels[ids[t] as number] as string);
+  }
+  return resolveClassWeights(spec, labels, seen);
 }
 
 /**
