@@ -13,6 +13,8 @@ import { splitIndices } from '../data/index.ts';
 import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { PerplexityMetric } from '../eval/perplexity.ts';
 import type { CausalLM } from '../generate/decoder.ts';
+import { generate } from '../generate/generate.ts';
+import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { resolveModel } from '../hub/index.ts';
 import { readModelFolderConfigs, type GenerationConfigJson } from '../io/hf-config.ts';
 import { loadLoraAdapter } from '../lora/adapter.ts';
@@ -173,6 +175,35 @@ export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, o
   return { metrics: { loss, perplexity }, samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectPredictions ? { records } : {}) };
 }
 
+/** Test examples given a greedy continuation in predictions.jsonl (a few: generation is a forward per token). */
+const SAMPLE_CONTINUATIONS = 3;
+
+/**
+ * Adds a greedy continuation to the first `n` prediction records: the prompt is the tokens before the
+ * first learned one (prompt/completion, chat), or the first half of a plain-text block; at most 32 new
+ * tokens, as many as the reference continuation has. Fields: prompt, reference, generated (decoded text).
+ */
+function addGreedyContinuations(model: CausalLM & TaskModel, tokenizer: Tokenizer, ds: LmDataset, records: Record<string, unknown>[], n: number): void {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (const rec of records.slice(0, n)) {
+      const ex = ds.examples[rec.index as number];
+      if (!ex) continue;
+      let cut = ex.labels.findIndex((l, t) => t > 0 && l !== -100);
+      if (ds.kind === 'text' || cut <= 0) cut = Math.max(1, Math.floor(ex.inputIds.length / 2));
+      const reference = ex.inputIds.slice(cut, cut + 32);
+      if (reference.length === 0) continue;
+      const { tokens } = generate(model, [ex.inputIds.slice(0, cut)], { maxNewTokens: reference.length, doSample: false });
+      rec.prompt = tokenizer.decode(ex.inputIds.slice(0, cut), { skipSpecialTokens: true });
+      rec.reference = tokenizer.decode(reference, { skipSpecialTokens: true });
+      rec.generated = tokenizer.decode(tokens[0] ?? [], { skipSpecialTokens: true });
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
+}
+
 function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions {
   return {
     maxLength,
@@ -293,7 +324,12 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
   });
   const evaluator = (ds: LmDataset, collectPredictions = false): ((m: TaskModel) => Promise<EvalResult>) => {
     const batches = new FeatureBatches(lmFeatures(ds.examples), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m) => evaluateCausalLm(m, batches, undefined, collectPredictions);
+    if (!collectPredictions) return (m) => evaluateCausalLm(m, batches);
+    return async (m) => {
+      const r = await evaluateCausalLm(m, batches, undefined, true);
+      addGreedyContinuations(model, tokenizer, ds, r.records ?? [], SAMPLE_CONTINUATIONS);
+      return r;
+    };
   };
   // 5–6. Train, evaluate, save, report.
   const run = await trainEvaluateSave(

@@ -1,8 +1,8 @@
 // `finetune train` writes predictions.jsonl for the test split of every task, not only text classification
 // (the real bin on tiny scratch models): token classification (words, gold and predicted tags, as run_ner),
 // question answering (id, question, predicted answer + score, gold answers), fill-mask (gold and predicted
-// token at each masked position) and text generation (per-example loss and perplexity, when stories260K is
-// present). Each file agrees with the test metrics in all_results.json, which carries Trainer's eval/test
+// token at each masked position) and text generation (per-example loss and perplexity, the first three with
+// a greedy continuation, when stories260K is present). Each file agrees with the test metrics in all_results.json, which carries Trainer's eval/test
 // runtime, samples_per_second and steps_per_second.
 
 import assert from 'node:assert/strict';
@@ -104,7 +104,7 @@ describe('train writes predictions.jsonl for every task', () => {
     const out = join(dir, 'lm');
     const r = runCli(['--threads', '1', 'train', '--task', 'text-generation', '--model', join(stories as string, 'hf'), '--train-file', file, '--max-steps', '1', '--max-length', '32', '--test-split', '0.25', '--per-device-eval-batch-size', '3', '--save-strategy', 'no', '--no-report', '--output-dir', out], { timeoutMs: 180_000 });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    const rows = readFileSync(join(out, 'predictions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number; tokens: number; loss: number; perplexity: number });
+    const rows = readFileSync(join(out, 'predictions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number; tokens: number; loss: number; perplexity: number; prompt?: string; reference?: string; generated?: string });
     const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8')) as Record<string, number>;
     assert.equal(rows.length, results.test_samples);
     let nll = 0;
@@ -116,5 +116,13 @@ describe('train writes predictions.jsonl for every task', () => {
       n += row.tokens;
     }
     assert.ok(Math.abs(nll / n - (results.test_loss as number)) < 1e-4, `${nll / n} vs ${results.test_loss}`);
+    // The first three carry a greedy continuation of their prompt (the completion is the reference).
+    rows.forEach((row, i) => {
+      if (i >= 3) return assert.equal(row.generated, undefined);
+      assert.match(row.prompt as string, /^Story \d+:$/);
+      assert.ok(lines.some((l) => l === (row.reference as string).trim()), `reference "${row.reference}" is a completion`);
+      assert.equal(typeof row.generated, 'string');
+      assert.ok((row.generated as string).length > 0);
+    });
   });
 });
