@@ -8,6 +8,7 @@ import { ConfigError, DataError, ShapeError } from '../errors.ts';
 import type { HfConfig, ProblemType } from '../io/hf-config.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
+import type { ModelBatch, ModelOutput } from './types.ts';
 
 /** transformers' IGNORE_INDEX for token-level labels. */
 export const IGNORE_INDEX = -100;
@@ -38,8 +39,9 @@ const CLASS_WEIGHTS = new WeakMap<HfConfig, readonly number[]>();
 
 /**
  * Weights the single-label classification loss of the model owning `config` per class, as PyTorch's
- * CrossEntropyLoss(weight=w): sum_i w[y_i] * CE_i / sum_i w[y_i]. Training only: nothing is saved, and
- * `null` removes the weights. (For imbalanced labels; see src/pipeline/class-weights.ts.)
+ * CrossEntropyLoss(weight=w): sum_i w[y_i] * CE_i / sum_i w[y_i] (token classification too, once
+ * useTokenClassWeights wraps the model). Training only: nothing is saved, and `null` removes the weights.
+ * (For imbalanced labels; see src/pipeline/class-weights.ts.)
  * @example setClassWeights(model.hfConfig, [0.57, 4.1]);
  */
 export function setClassWeights(config: HfConfig, weights: readonly number[] | null): void {
@@ -102,18 +104,43 @@ export function sequenceClassificationLoss(logits: Tensor, labels: Tensor, confi
 }
 
 /**
- * Cross-entropy over the last axis with -100 ignored, for token classification and masked LM.
+ * Cross-entropy over the last axis with -100 ignored, for token classification and masked LM; with
+ * `weights` (one per class), PyTorch's CrossEntropyLoss(weight=w, ignore_index=-100): the -100 positions
+ * count in neither the sum nor the total weight.
  * logits: (B, T, N); labels: int32 (B, T).
  * @example const loss = tokenLevelLoss('token-classification', logits, batch.labels);
  */
-export function tokenLevelLoss(task: string, logits: Tensor, labels: Tensor): Tensor {
+export function tokenLevelLoss(task: string, logits: Tensor, labels: Tensor, weights: readonly number[] | null = null): Tensor {
   const N = logits.shape[logits.ndim - 1];
   const rows = logits.size / N;
   if (labels.dtype !== 'int32') throw new DataError(`${task} needs integer labels (class ids, -100 to ignore), got ${labels.describe()}`);
   if (labels.size !== rows) throw new DataError(`${task}: labels ${labels.describe()} do not fit logits ${logits.describe()}; give one label per token`);
   const flat = F.reshape(labels, [rows]);
   checkClassIds(task, F.contiguous(flat).intData, N, true);
+  if (weights) return weightedCrossEntropy(F.reshape(logits, [rows, N]), flat, weights); // -100 rows weigh 0
   return F.crossEntropy(F.reshape(logits, [rows, N]), flat, { ignoreIndex: IGNORE_INDEX });
+}
+
+/** Token classifiers whose forward already reads the class weights (see useTokenClassWeights). */
+const WEIGHTED_TOKEN_MODELS = new WeakSet<object>();
+
+/**
+ * Makes a token-classification model's loss use the class weights set on its config with setClassWeights
+ * (read at every forward, so later changes apply; with none set, the plain loss). The model's own forward
+ * runs without labels (logits only) and the loss is tokenLevelLoss with the weights, so every family is
+ * covered without its file knowing. Training only, like setClassWeights: nothing is saved.
+ * @example setClassWeights(model.hfConfig, [1, 4, 4, 0.3]); useTokenClassWeights(model);
+ */
+export function useTokenClassWeights(model: { readonly task: string; readonly hfConfig: HfConfig; forward(batch: ModelBatch): ModelOutput }): void {
+  if (model.task !== 'token-classification') throw new ConfigError('class_weights', `applies to text-classification and token-classification, not ${model.task}`);
+  if (WEIGHTED_TOKEN_MODELS.has(model)) return;
+  WEIGHTED_TOKEN_MODELS.add(model);
+  const own = model.forward.bind(model);
+  model.forward = (batch: ModelBatch): ModelOutput => {
+    const { labels, ...inputs } = batch;
+    const out = own(inputs);
+    return labels ? { ...out, loss: tokenLevelLoss(model.task, out.logits, labels, CLASS_WEIGHTS.get(model.hfConfig) ?? null) } : out;
+  };
 }
 
 /** Splits QA logits (B, T, 2) into start and end logits, (B, T) each. */

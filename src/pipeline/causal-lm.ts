@@ -13,6 +13,8 @@ import { splitIndices } from '../data/index.ts';
 import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { PerplexityMetric } from '../eval/perplexity.ts';
 import type { CausalLM } from '../generate/decoder.ts';
+import { generate } from '../generate/generate.ts';
+import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { resolveModel } from '../hub/index.ts';
 import { readModelFolderConfigs, type GenerationConfigJson } from '../io/hf-config.ts';
 import { loadLoraAdapter } from '../lora/adapter.ts';
@@ -123,12 +125,14 @@ export async function loadCausalLm(idOrPath: string, opts: { adapter?: string | 
  * const r = await evaluateCausalLm(model, new FeatureBatches(lmFeatures(ds.examples), { batchSize: 8, seed: 0, shuffle: false, padTokenId: 0 }));
  * r.metrics.perplexity;
  */
-export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void): Promise<EvalResult> {
+export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void, collectPredictions = false): Promise<EvalResult> {
   const metric = new PerplexityMetric();
+  const records: Record<string, unknown>[] = [];
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
-  for (const { batch } of data.inOrder()) {
+  for (const { batch, indices } of data.inOrder()) {
     F.tidy(() =>
       F.noGrad(() => {
         if (!batch.labels) return;
@@ -139,6 +143,27 @@ export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, o
         if (count === 0) return;
         const out = model.forward(batch);
         if (out.loss) metric.update(out.loss.item() * count, count);
+        if (collectPredictions) {
+          // Each example's own mean NLL over its predicted tokens (float64 log-softmax of the host logits).
+          const logits = F.contiguous(out.logits).floatData; // (B, T, V)
+          const V = logits.length / (B * T);
+          indices.forEach((index, b) => {
+            let nll = 0;
+            let n = 0;
+            for (let t = 1; t < T; t++) {
+              const y = labels[b * T + t] as number;
+              if (y === -100) continue;
+              const o = (b * T + t - 1) * V;
+              let max = -Infinity;
+              for (let j = 0; j < V; j++) max = Math.max(max, logits[o + j] as number);
+              let z = 0;
+              for (let j = 0; j < V; j++) z += Math.exp((logits[o + j] as number) - max);
+              nll += Math.log(z) + max - (logits[o + y] as number);
+              n++;
+            }
+            records.push(n ? { index, tokens: n, loss: nll / n, perplexity: Math.exp(nll / n) } : { index, tokens: 0, loss: null, perplexity: null });
+          });
+        }
       }),
     );
     done++;
@@ -147,7 +172,36 @@ export async function evaluateCausalLm(model: TaskModel, data: FeatureBatches, o
   }
   if (wasTraining) model.train();
   const { loss, perplexity } = metric.compute() as { loss: number; perplexity: number };
-  return { metrics: { loss, perplexity } };
+  return { metrics: { loss, perplexity }, samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectPredictions ? { records } : {}) };
+}
+
+/** Test examples given a greedy continuation in predictions.jsonl (a few: generation is a forward per token). */
+const SAMPLE_CONTINUATIONS = 3;
+
+/**
+ * Adds a greedy continuation to the first `n` prediction records: the prompt is the tokens before the
+ * first learned one (prompt/completion, chat), or the first half of a plain-text block; at most 32 new
+ * tokens, as many as the reference continuation has. Fields: prompt, reference, generated (decoded text).
+ */
+function addGreedyContinuations(model: CausalLM & TaskModel, tokenizer: Tokenizer, ds: LmDataset, records: Record<string, unknown>[], n: number): void {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (const rec of records.slice(0, n)) {
+      const ex = ds.examples[rec.index as number];
+      if (!ex) continue;
+      let cut = ex.labels.findIndex((l, t) => t > 0 && l !== -100);
+      if (ds.kind === 'text' || cut <= 0) cut = Math.max(1, Math.floor(ex.inputIds.length / 2));
+      const reference = ex.inputIds.slice(cut, cut + 32);
+      if (reference.length === 0) continue;
+      const { tokens } = generate(model, [ex.inputIds.slice(0, cut)], { maxNewTokens: reference.length, doSample: false });
+      rec.prompt = tokenizer.decode(ex.inputIds.slice(0, cut), { skipSpecialTokens: true });
+      rec.reference = tokenizer.decode(reference, { skipSpecialTokens: true });
+      rec.generated = tokenizer.decode(tokens[0] ?? [], { skipSpecialTokens: true });
+    }
+  } finally {
+    if (wasTraining) model.train();
+  }
 }
 
 function fileOptions(p: PipelineConfig, maxLength: number): CausalLmFileOptions {
@@ -207,6 +261,7 @@ function padIdOf(loaded: LoadedTaskModel): number {
  */
 export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, ev?: PipelineEvents): Promise<CausalLmRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not text-generation; drop --class-weights');
   if (!p.model) {
     throw new ConfigError('model', 'text-generation fine-tunes a pretrained decoder: pass --model <folder with a GPT-2 or Llama-family checkpoint>');
   }
@@ -267,9 +322,14 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
     groupByLength: args.group_by_length,
     padTokenId,
   });
-  const evaluator = (ds: LmDataset): ((m: TaskModel) => Promise<EvalResult>) => {
+  const evaluator = (ds: LmDataset, collectPredictions = false): ((m: TaskModel) => Promise<EvalResult>) => {
     const batches = new FeatureBatches(lmFeatures(ds.examples), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m) => evaluateCausalLm(m, batches);
+    if (!collectPredictions) return (m) => evaluateCausalLm(m, batches);
+    return async (m) => {
+      const r = await evaluateCausalLm(m, batches, undefined, true);
+      addGreedyContinuations(model, tokenizer, ds, r.records ?? [], SAMPLE_CONTINUATIONS);
+      return r;
+    };
   };
   // 5–6. Train, evaluate, save, report.
   const run = await trainEvaluateSave(
@@ -278,7 +338,7 @@ export async function trainCausalLm(p: PipelineConfig, args: TrainingArguments, 
       loaded,
       train: trainBatches,
       validate: validation.examples.length ? evaluator(validation) : null,
-      test: test?.examples.length ? evaluator(test) : null,
+      test: test?.examples.length ? evaluator(test, true) : null,
       labels: [],
       dataFile: train.file,
       ...(persist ? { persist } : {}),

@@ -19,6 +19,16 @@ export interface EvalResult {
   perClass?: { label: string; precision: number; recall: number; f1: number; support: number }[];
   /** One prediction per example, in data order (when asked for with `collectPredictions`). */
   predictions?: ExamplePrediction[];
+  /**
+   * The test split's per-example rows for predictions.jsonl in the other tasks (when asked for): words with
+   * gold and predicted tags, QA answers, masked tokens, language-model loss. Written as they are.
+   */
+  records?: Record<string, unknown>[];
+  /** Examples (features: windows, blocks) and batches evaluated: all_results.json's *_samples_per_second, *_steps_per_second. */
+  samples?: number;
+  steps?: number;
+  /** Wall-clock seconds the evaluation took (set by the run that timed it). */
+  runtime?: number;
 }
 
 /** A single-label example's prediction: the true and predicted label, the predicted probability and the example's loss. */
@@ -68,6 +78,7 @@ export async function evaluateClassifier(
   let lossCount = 0;
   const total = Math.ceil(data.features.length / Math.max(1, data.batchesPerEpoch > 0 ? data.features.length / data.batchesPerEpoch : 1));
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
   for (const { batch } of data.inOrder()) {
@@ -104,7 +115,7 @@ export async function evaluateClassifier(
   if (wasTraining) model.train();
   const metrics = { ...metric.compute() };
   if (lossCount > 0) metrics.loss = lossSum / lossCount;
-  const result: EvalResult = { metrics, labels };
+  const result: EvalResult = { metrics, labels, samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000 };
   if (metric instanceof ClassificationMetrics) {
     result.confusionMatrix = metric.confusionMatrix();
     result.perClass = metric.perClass();

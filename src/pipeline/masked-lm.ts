@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { collate, decodeTextFile, deriveSeed, preprocessDataset, Rng, splitLines, type Features, type TextDataset } from '../data/index.ts';
 import { ConfigError, FileFormatError } from '../errors.ts';
+import { argmaxRow } from '../eval/classification.ts';
 import { PerplexityMetric } from '../eval/perplexity.ts';
 import type { TaskModel } from '../models/types.ts';
 import { manualSeed } from '../nn/init.ts';
@@ -177,20 +178,46 @@ export async function readMaskedLmDataset(file: string, p: PipelineConfig): Prom
  * const r = await evaluateMaskedLm(model, new FeatureBatches(fixedMaskedFeatures(windows, masking, 42), { batchSize: 32, seed: 0, shuffle: false, padTokenId: 0 }));
  * r.metrics.perplexity;
  */
-export async function evaluateMaskedLm(model: TaskModel, data: FeatureBatches, onBatch?: (done: number, total: number) => void): Promise<EvalResult> {
+export async function evaluateMaskedLm(
+  model: TaskModel,
+  data: FeatureBatches,
+  onBatch?: (done: number, total: number) => void,
+  /** With a tokenizer, each window's masked positions (gold and predicted token) are kept as records. */
+  collectWith?: Tokenizer,
+): Promise<EvalResult> {
   const metric = new PerplexityMetric();
+  const records: Record<string, unknown>[] = [];
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
-  for (const { batch } of data.inOrder()) {
+  for (const { batch, indices } of data.inOrder()) {
     F.tidy(() =>
       F.noGrad(() => {
         if (!batch.labels) return;
+        const gold = F.contiguous(batch.labels).intData;
         let count = 0;
-        for (const l of F.contiguous(batch.labels).intData) if (l !== -100) count++;
+        for (const l of gold) if (l !== -100) count++;
         if (count === 0) return;
         const out = model.forward(batch);
         if (out.loss) metric.update(out.loss.item() * count, count);
+        if (collectWith) {
+          const [B, T] = batch.labels.shape as [number, number];
+          const logits = F.contiguous(out.logits).floatData; // (B, T, V)
+          const V = logits.length / (B * T);
+          const ids = F.contiguous(batch.inputIds).intData;
+          const tok = (id: number): string => collectWith.idToToken(id) ?? String(id);
+          indices.forEach((index, b) => {
+            const masked: Record<string, unknown>[] = [];
+            for (let t = 0; t < T; t++) {
+              const g = gold[b * T + t] as number;
+              if (g === -100) continue;
+              const p = argmaxRow(logits, b * T + t, V);
+              masked.push({ position: t, input: tok(ids[b * T + t] as number), label: tok(g), predicted: tok(p) });
+            }
+            records.push({ index, masked });
+          });
+        }
       }),
     );
     done++;
@@ -199,7 +226,7 @@ export async function evaluateMaskedLm(model: TaskModel, data: FeatureBatches, o
   }
   if (wasTraining) model.train();
   const { loss, perplexity } = metric.compute() as { loss: number; perplexity: number };
-  return { metrics: { loss, perplexity } };
+  return { metrics: { loss, perplexity }, samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectWith ? { records } : {}) };
 }
 
 /**
@@ -218,6 +245,7 @@ export async function trainMaskedLm(
   given?: { train: TextDataset; validation?: TextDataset; test?: TextDataset },
 ): Promise<TaskRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not fill-mask; drop --class-weights');
   // 1. Data.
   const splits = await loadSplits(p, args, ev, given, (file) => readMaskedLmDataset(file, p), 'no training text: pass --train-file (a .txt file with one text per line, or a table with --text-column)', false);
   const { train, validation, test } = splits;
@@ -247,9 +275,9 @@ export async function trainMaskedLm(
     { batchSize: args.per_device_train_batch_size, seed: args.seed, shuffle: true, groupByLength: args.group_by_length, padTokenId },
     masking,
   );
-  const evaluator = (ds: TextDataset, name: string): ((m: TaskModel) => Promise<EvalResult>) => {
+  const evaluator = (ds: TextDataset, name: string, collectPredictions = false): ((m: TaskModel) => Promise<EvalResult>) => {
     const batches = new FeatureBatches(fixedMaskedFeatures(windowsOf(ds, name), masking, args.seed), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m) => evaluateMaskedLm(m, batches);
+    return (m) => evaluateMaskedLm(m, batches, undefined, collectPredictions ? tokenizer : undefined);
   };
   // 5–6. Train, evaluate, save, report.
   return trainEvaluateSave(
@@ -258,7 +286,7 @@ export async function trainMaskedLm(
       loaded,
       train: trainBatches,
       validate: validation.examples.length ? evaluator(validation, 'validation') : null,
-      test: test?.examples.length ? evaluator(test, 'test') : null,
+      test: test?.examples.length ? evaluator(test, 'test', true) : null,
       labels: [],
       dataFile: train.file,
       dataCounts: countsOf(splits),

@@ -7,7 +7,7 @@
 // Not here: the inference pipeline (src/pipelines/tasks/question-answering.ts), span choice (src/eval/qa.ts).
 
 import { answerTokenPositions, buildDataset, describeOrigin, preprocessDataset, readTable, type Features, type QaDataset, type QaExample } from '../data/index.ts';
-import { DataError, FinetuneError } from '../errors.ts';
+import { ConfigError, DataError, FinetuneError } from '../errors.ts';
 import { bestAnswer, type QaFeatureOutput } from '../eval/qa.ts';
 import { SquadMetrics } from '../eval/squad.ts';
 import type { TaskModel } from '../models/types.ts';
@@ -129,8 +129,8 @@ export interface QaEvalOptions {
   maxAnswerLength: number;
   /** SQuAD v2: the empty answer may win. */
   allowNoAnswer: boolean;
-  /** Hears every example's predicted answer (e.g. to write predictions.json). */
-  onPrediction?: (id: string, text: string) => void;
+  /** Hears every example's predicted answer and its score (start + end logit), e.g. to write predictions.json. */
+  onPrediction?: (id: string, text: string, score: number) => void;
 }
 
 /** Maps code-point offsets of `context` to UTF-16 offsets (what String.slice takes); identity for BMP text. */
@@ -165,12 +165,13 @@ export async function evaluateQuestionAnswering(
     const ex = ds.examples[current] as QaExample;
     const answer = bestAnswer(ex.context, windows, { nBest: opts.nBestSize, maxAnswerLength: opts.maxAnswerLength, allowNoAnswer: opts.allowNoAnswer });
     squad.update(answer.text, ex.answers.text);
-    opts.onPrediction?.(ex.id, answer.text);
+    opts.onPrediction?.(ex.id, answer.text, answer.score);
     windows = [];
   };
   let lossSum = 0;
   let lossCount = 0;
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
   for (const { batch, indices } of data.inOrder()) {
@@ -208,7 +209,7 @@ export async function evaluateQuestionAnswering(
   if (wasTraining) model.train();
   const metrics = { ...squad.compute() };
   if (lossCount > 0) metrics.loss = lossSum / lossCount;
-  return { metrics };
+  return { metrics, samples: features.length, steps: done, runtime: (performance.now() - started) / 1000 };
 }
 
 /**
@@ -226,6 +227,7 @@ export async function trainQuestionAnswering(
   given?: { train: QaDataset; validation?: QaDataset; test?: QaDataset },
 ): Promise<TaskRun> {
   manualSeed(args.seed);
+  if (args.class_weights !== null) throw new ConfigError('class_weights', 'applies to text-classification and token-classification, not question-answering; drop --class-weights');
   // 1. Data.
   const splits = await loadSplits(p, args, ev, given, (file) => readQaDataset(file, p), 'no training data: pass --train-file with question, context and answers columns (SQuAD layout)');
   const { train, validation, test } = splits;
@@ -262,9 +264,21 @@ export async function trainQuestionAnswering(
     padTokenId,
   });
   const evalOpts: QaEvalOptions = { nBestSize: p.n_best_size, maxAnswerLength: p.max_answer_length, allowNoAnswer };
-  const evaluator = (ds: QaDataset, name: string): ((m: TaskModel) => Promise<EvalResult>) => {
+  const evaluator = (ds: QaDataset, name: string, collectPredictions = false): ((m: TaskModel) => Promise<EvalResult>) => {
     const batches = new FeatureBatches(windowsOf(ds, name), { batchSize: args.per_device_eval_batch_size, seed: 0, shuffle: false, padTokenId });
-    return (m) => evaluateQuestionAnswering(m, ds, batches, evalOpts);
+    if (!collectPredictions) return (m) => evaluateQuestionAnswering(m, ds, batches, evalOpts);
+    return async (m) => {
+      // Per example: the predicted answer and its score (start + end logit, as run_qa's n-best), beside the gold answers.
+      const records: Record<string, unknown>[] = [];
+      const r = await evaluateQuestionAnswering(m, ds, batches, {
+        ...evalOpts,
+        onPrediction: (id, text, score) => {
+          const ex = ds.examples[records.length] as QaExample;
+          records.push({ index: records.length, id, question: ex.question, prediction_text: text, score: Number.isFinite(score) ? score : null, answers: ex.answers.text });
+        },
+      });
+      return { ...r, records };
+    };
   };
   // 5–6. Train, evaluate, save, report.
   return trainEvaluateSave(
@@ -273,7 +287,7 @@ export async function trainQuestionAnswering(
       loaded,
       train: trainBatches,
       validate: validation.examples.length ? evaluator(validation, 'validation') : null,
-      test: test?.examples.length ? evaluator(test, 'test') : null,
+      test: test?.examples.length ? evaluator(test, 'test', true) : null,
       labels: [],
       dataFile: train.file,
       dataCounts: countsOf(splits),

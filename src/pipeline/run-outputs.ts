@@ -1,7 +1,8 @@
 // The files a finished `train` run leaves beside the model, as transformers' Trainer and example scripts
 // do: training_args.json (every setting), all_results.json (train_*, eval_*, test_* metrics with Trainer's
 // key names), a model card README.md with Hub metadata front matter (like Trainer.create_model_card), and
-// predictions.jsonl (the test split's per-example predictions). Each file is written atomically.
+// predictions.jsonl (the test split's per-example predictions: labels, NER tags, QA answers, masked tokens or
+// LM loss per example, by task). Each file is written atomically.
 // Not here: the model files (task-run.ts), report.html (report.ts), uploading (src/hub/upload.ts).
 
 import { existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { TensorBoardWriter, tensorboardScalars } from '../report/tensorboard.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import type { PipelineConfig, PipelineTask } from './config.ts';
+import type { EvalResult } from './evaluate.ts';
 import type { ClassifierRun } from './text-classification.ts';
 
 /** The settings written to training_args.json (the Hub token is never written). */
@@ -35,13 +37,20 @@ export function allResults(run: ClassifierRun, a: TrainingArguments): Record<str
     out.train_steps_per_second = t.globalStep / t.seconds;
   }
   if (counts.trainExamples !== undefined) out.train_samples = counts.trainExamples;
-  const put = (prefix: string, m: Record<string, number> | undefined, n: number | undefined): void => {
-    if (!m) return;
-    for (const [k, v] of Object.entries(m)) if (Number.isFinite(v) && k !== 'count') out[`${prefix}_${k}`] = v;
-    if (n !== undefined) out[`${prefix}_samples`] = n;
+  const put = (prefix: string, r: EvalResult | null, n: number | undefined): void => {
+    if (!r) return;
+    for (const [k, v] of Object.entries(r.metrics)) if (Number.isFinite(v) && k !== 'count') out[`${prefix}_${k}`] = v;
+    // Trainer's speed_metrics: runtime, then examples (features: QA windows, LM blocks) and batches per second.
+    if (r.runtime !== undefined && r.runtime > 0) {
+      out[`${prefix}_runtime`] = r.runtime;
+      if (r.samples !== undefined) out[`${prefix}_samples_per_second`] = r.samples / r.runtime;
+      if (r.steps !== undefined) out[`${prefix}_steps_per_second`] = r.steps / r.runtime;
+    }
+    const samples = n ?? r.samples;
+    if (samples !== undefined) out[`${prefix}_samples`] = samples;
   };
-  put('eval', run.validation?.metrics, counts.validationExamples);
-  put('test', run.test?.metrics, counts.testExamples);
+  put('eval', run.validation, counts.validationExamples);
+  put('test', run.test, counts.testExamples);
   return out;
 }
 
@@ -224,8 +233,11 @@ export async function writeRunOutputs(p: PipelineConfig, a: TrainingArguments, r
     });
   }
   const preds = run.test?.predictions;
-  if (preds?.length) {
-    const lines = preds.map((pr, i) => JSON.stringify({ index: i, ...(pr.text !== undefined ? { text: pr.text } : {}), label: pr.label, predicted: pr.predicted, score: pr.score, loss: pr.loss }));
+  // Text classification's predictions, else the task's own rows (tags, answers, masked tokens, LM loss).
+  const lines = preds?.length
+    ? preds.map((pr, i) => JSON.stringify({ index: i, ...(pr.text !== undefined ? { text: pr.text } : {}), label: pr.label, predicted: pr.predicted, score: pr.score, loss: pr.loss }))
+    : (run.test?.records ?? []).map((r) => JSON.stringify(r));
+  if (lines.length) {
     await writeFileAtomic(join(dir, 'predictions.jsonl'), lines.join('\n') + '\n');
     written.push('predictions.jsonl');
   }

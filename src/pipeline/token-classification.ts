@@ -26,6 +26,8 @@ import * as F from '../tensor/index.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import type { TrainingArguments } from '../train/args.ts';
 import { FeatureBatches } from '../train/batches.ts';
+import { setClassWeights, useTokenClassWeights } from '../models/heads.ts';
+import { resolveClassWeights } from './class-weights.ts';
 import { preprocessOptions, type PipelineConfig } from './config.ts';
 import type { EvalResult } from './evaluate.ts';
 import { countsOf, loadSplits, loadTaskModel, say, scratchTaskModel, tick, trainEvaluateSave, type LoadedTaskModel, type TaskRun } from './task-run.ts';
@@ -96,15 +98,18 @@ export async function evaluateTokenClassifier(
   data: FeatureBatches,
   labels: readonly string[],
   onBatch?: (done: number, total: number) => void,
+  collectPredictions = false,
 ): Promise<TokenEvalResult> {
   const metric = new EntityMetrics();
+  const records: Record<string, unknown>[] = [];
   let lossSum = 0;
   let lossCount = 0;
   const total = data.batchesPerEpoch;
   let done = 0;
+  const started = performance.now();
   const wasTraining = model.training;
   model.eval();
-  for (const { batch } of data.inOrder()) {
+  for (const { batch, indices } of data.inOrder()) {
     F.tidy(() =>
       F.noGrad(() => {
         const out = model.forward(batch);
@@ -114,7 +119,22 @@ export async function evaluateTokenClassifier(
         const N = logits.length / (B * T);
         const preds = new Int32Array(B * T);
         for (let r = 0; r < B * T; r++) preds[r] = argmaxRow(logits, r, N);
-        metric.updateFromIds(F.contiguous(batch.labels).intData, preds, T, labels);
+        const gold = F.contiguous(batch.labels).intData;
+        metric.updateFromIds(gold, preds, T, labels);
+        if (collectPredictions) {
+          // One tag per scored word (its first sub-token), as run_ner's predictions.txt.
+          indices.forEach((index, b) => {
+            const tags: string[] = [];
+            const predicted: string[] = [];
+            for (let t = 0; t < T; t++) {
+              const g = gold[b * T + t] as number;
+              if (g === -100) continue;
+              tags.push(labels[g] as string);
+              predicted.push(labels[preds[b * T + t] as number] as string);
+            }
+            records.push({ index, tags, predicted });
+          });
+        }
         if (out.loss) {
           lossSum += out.loss.item() * B;
           lossCount += B;
@@ -128,7 +148,7 @@ export async function evaluateTokenClassifier(
   if (wasTraining) model.train();
   const metrics = { ...metric.compute() };
   if (lossCount > 0) metrics.loss = lossSum / lossCount;
-  return { metrics, labels: [...labels], perType: metric.perType() };
+  return { metrics, labels: [...labels], perType: metric.perType(), samples: data.features.length, steps: done, runtime: (performance.now() - started) / 1000, ...(collectPredictions ? { records } : {}) };
 }
 
 /**
@@ -176,7 +196,16 @@ export async function trainTokenClassifier(
     if (cut.length) say(ev, `${name}: ${cut.length} sequence(s) longer than ${maxLength} tokens were truncated; their last words are neither trained nor scored (first at ${ds.file} line/record ${cut.slice(0, 5).join(', ')}); raise --max-length to keep them`);
     return out;
   };
-  const trainBatches = new FeatureBatches(features(train, 'train'), {
+  const trainFeatures = features(train, 'train');
+  let classWeights: Record<string, number> | undefined;
+  if (args.class_weights !== null) {
+    const w = tokenClassWeights(args.class_weights, labelMap, trainFeatures);
+    setClassWeights(model.hfConfig, w);
+    useTokenClassWeights(model);
+    classWeights = Object.fromEntries(labelMap.labels.map((l, i) => [l, w[i] as number]));
+    say(ev, `class weights (${args.class_weights}): ${labelMap.labels.map((l, i) => `${l} ${(w[i] as number).toFixed(4)}`).join(', ')}`);
+  }
+  const trainBatches = new FeatureBatches(trainFeatures, {
     batchSize: args.per_device_train_batch_size,
     seed: args.seed,
     shuffle: true,
@@ -188,13 +217,24 @@ export async function trainTokenClassifier(
   const valBatches = validation.examples.length ? evalBatches(validation, 'validation') : null;
   const testBatches = test?.examples.length ? evalBatches(test, 'test') : null;
   // 5–6. Train, evaluate, save, report.
-  return trainEvaluateSave(
+  const run = await trainEvaluateSave(
     {
       task: 'token-classification',
       loaded,
       train: trainBatches,
       validate: valBatches ? (m) => evaluateTokenClassifier(m, valBatches, labelMap.labels) : null,
-      test: testBatches ? (m) => evaluateTokenClassifier(m, testBatches, labelMap.labels) : null,
+      test: testBatches && test
+        ? async (m) => {
+            const r = await evaluateTokenClassifier(m, testBatches, labelMap.labels, undefined, true);
+            // The words beside their tags; a truncated sentence's last words have no prediction.
+            r.records = r.records?.map((rec, i) => {
+              const ex = test.examples[i];
+              const { index, tags, predicted } = rec;
+              return { index, tokens: ex?.tokens, tags: ex?.tags ?? tags, predicted };
+            });
+            return r;
+          }
+        : null,
       labels: labelMap.labels,
       dataFile: train.file,
       dataCounts: countsOf(splits),
@@ -203,6 +243,24 @@ export async function trainTokenClassifier(
     args,
     ev,
   );
+  return classWeights ? { ...run, classWeights } : run;
+}
+
+/**
+ * --class-weights for token classification: a JSON file {"tag": weight}, or "auto", scikit-learn's
+ * "balanced" n / (K * count) over the tags the loss sees (each word's first sub-token; -100 positions, and
+ * the words of truncated sequences that were cut, are not counted).
+ *
+ * @example
+ * tokenClassWeights('auto', labelMap, trainFeatures); // e.g. [2.1, 2.1, 4.2, 0.33] for B-LOC, B-PER, I-LOC, O
+ */
+export function tokenClassWeights(spec: string, labels: LabelMap, trainFeatures: readonly Features[]): number[] {
+  const seen: string[] = [];
+  for (const f of trainFeatures) {
+    const ids = f.tokenLabels ?? [];
+    for (let t = 0; t < ids.length; t++) if (ids[t] !== -100) seen.push(labels.labels[ids[t] as number] as string);
+  }
+  return resolveClassWeights(spec, labels, seen);
 }
 
 /**

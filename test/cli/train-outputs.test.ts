@@ -51,6 +51,9 @@ describe('finetune train writes what Trainer users expect', () => {
     }
     assert.equal(r.test_samples, 16);
     assert.ok(Math.abs(r.train_steps_per_second * r.train_runtime - 6) < 1e-6, 'steps/s x runtime = 6 steps');
+    // Trainer's speed metrics of the evaluations: 16 test examples in batches of 8 (the scratch default eval batch).
+    for (const k of ['eval_runtime', 'eval_samples_per_second', 'eval_steps_per_second', 'test_runtime', 'test_samples_per_second', 'test_steps_per_second']) assert.ok(r[k]! > 0, `missing ${k}`);
+    assert.ok(Math.abs(r.test_samples_per_second! * r.test_runtime! - 16) < 1e-6, 'test samples/s x runtime = 16');
   });
 
   it('README.md is a model card with Hub metadata front matter', () => {
