@@ -78,6 +78,8 @@ const CASES: Case[] = [
   { name: 'modernbert seq-cls mean pooling, all biases', modelType: 'modernbert', task: 'text-classification', fields: { ...MB, ...MB_BIAS, classifier_pooling: 'mean', num_labels: 3 }, labels: 'multi' },
   { name: 'modernbert token-cls', modelType: 'modernbert', task: 'token-classification', fields: { ...MB, num_labels: 4 }, labels: 'token' },
   { name: 'modernbert QA', modelType: 'modernbert', task: 'question-answering', fields: { ...MB, ...MB_BIAS }, labels: 'qa' },
+  { name: 'modernbert masked LM (tied decoder, decoder bias)', modelType: 'modernbert', task: 'fill-mask', fields: MB, labels: 'mlm' },
+  { name: 'modernbert masked LM, untied decoder, no decoder bias, all biases', modelType: 'modernbert', task: 'fill-mask', fields: { ...MB, ...MB_BIAS, tie_word_embeddings: false, decoder_bias: false }, labels: 'mlm' },
   { name: 'modernbert features', modelType: 'modernbert', task: 'feature-extraction', fields: MB, labels: 'none' },
 ];
 
