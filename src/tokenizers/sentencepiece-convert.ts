@@ -20,7 +20,7 @@
 //   Strip right (4.x: [Lowercase], Strip both sides, Precompiled(charsmap), Replace " {2,}" → " "): no
 //   charsmap, NFC instead of the model's NFKC-based map, tabs/newlines to spaces, no left strip; Metaspace
 //   prepend_scheme "first" (not "never") when add_prefix_space is false; unk id from the vocab ("[UNK]"),
-//   the [CLS] A [SEP] B [SEP] template with type id 1 for B as before. Effect: full-width forms,
+//   that __init__ sets no post-processor itself (TokenizersBackend adds the specials). Effect: full-width forms,
 //   ligatures and other NFKC-mapped characters, and leading spaces, can give other ids.
 // Behaviour here stays 4.x; a folder that ships tokenizer.json is read as it is, whichever version wrote it.
 
