@@ -2,7 +2,8 @@
 // mode: embeddings (+ position / token type / embed_proj) → LayerNorm → × mask; disentangled attention with
 // c2p and p2c terms gathered (GatherElements) by the relative index δ(i, j) = clamp(bucket(i − j) + S),
 // precomputed for max_position_embeddings and sliced to T; scores masked_fill'ed with float32.min where the
-// query or the key is padding; ContextPooler + classifier, token classification, QA.
+// query or the key is padding; ContextPooler + classifier, token classification, QA, masked LM (both
+// head layouts, by config.json "legacy" as the model picks them).
 // Not here: the ConvLayer of v2-xlarge (refused by the model too), other encoders (onnx-encoders.ts).
 
 import { ModelError } from '../errors.ts';
@@ -15,7 +16,7 @@ import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.t
 export interface DebertaGraph {
   graph: OnnxGraph;
   family: 'deberta-v2';
-  head: 'sequence-classification' | 'token-classification' | 'question-answering' | 'base';
+  head: 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'base';
   inputNames: string[];
   outputNames: string[];
 }
@@ -49,7 +50,7 @@ export function buildDebertaGraph(cfg: DebertaV2Config, tensors: Map<string, Saf
   const arch = cfg.architectures?.[0] ?? 'DebertaV2Model';
   const heads: Record<string, DebertaGraph['head']> = {
     DebertaV2ForSequenceClassification: 'sequence-classification', DebertaV2ForTokenClassification: 'token-classification',
-    DebertaV2ForQuestionAnswering: 'question-answering', DebertaV2Model: 'base',
+    DebertaV2ForQuestionAnswering: 'question-answering', DebertaV2ForMaskedLM: 'masked-lm', DebertaV2Model: 'base',
   };
   const head = heads[arch];
   if (head === undefined) throw new ModelError(`architecture "${arch}" is not supported by the ONNX exporter for DeBERTa-v2 (supported: ${Object.keys(heads).join(', ')})`);
@@ -145,6 +146,15 @@ export function buildDebertaGraph(cfg: DebertaV2Config, tensors: Map<string, Saf
     outputs.push(f32(linear(pooled, 'classifier', 'logits'), [B, cfg.num_labels]));
   } else if (head === 'token-classification') {
     outputs.push(f32(linear(h, 'classifier', 'logits'), [B, T, cfg.num_labels]));
+  } else if (head === 'masked-lm') {
+    // legacy: cls.predictions (transform C → E, decoder = its own weight or the word embeddings, bias);
+    // not legacy: lm_predictions.lm_head (C → C, × word embeddings^T, bias).
+    const words = `${p}embeddings.word_embeddings.weight`;
+    const pre = cfg.legacy ? 'cls.predictions.transform' : 'lm_predictions.lm_head';
+    const x = norm(act(g, linear(h, `${pre}.dense`), cfg.hidden_act), `${pre}.LayerNorm`);
+    const decoder = linearT(cfg.legacy && tensors.has('cls.predictions.decoder.weight') ? 'cls.predictions.decoder.weight' : words);
+    const biasKey = cfg.legacy ? (tensors.has('cls.predictions.bias') ? 'cls.predictions.bias' : 'cls.predictions.decoder.bias') : 'lm_predictions.lm_head.bias';
+    outputs.push(f32(g.linear(x, decoder, raw(biasKey), 'logits'), [B, T, cfg.vocab_size]));
   } else {
     const both = linear(h, 'qa_outputs');
     g.gather(both, g.int64([0], []), 2, 'start_logits');

@@ -2,7 +2,8 @@
 // embeddings norm, pre-norm layers with fused Wqkv, RoPE from precomputed cos/sin tables sliced to the
 // sequence length (global and local bases), additive key mask on global layers and the local window
 // |i - j| <= local_attention / 2 (masked_fill with float32.min on the key mask) on the others, GeGLU,
-// final_norm, prediction head + classifier (cls or mean pooling), token classification, QA.
+// final_norm, prediction head + classifier (cls or mean pooling), token classification, QA; masked LM
+// (prediction head, decoder = decoder.weight or the tied tok_embeddings, decoder.bias when present).
 // Not here: the other encoders (onnx-encoders.ts), protobuf bytes (onnx-proto.ts), files (onnx.ts).
 
 import { ModelError } from '../errors.ts';
@@ -17,7 +18,7 @@ import { OnnxDataType, type OnnxGraph, type OnnxValueInfo } from './onnx-proto.t
 export interface ModernBertGraph {
   graph: OnnxGraph;
   family: 'modernbert';
-  head: 'sequence-classification' | 'token-classification' | 'question-answering' | 'base';
+  head: 'sequence-classification' | 'token-classification' | 'question-answering' | 'masked-lm' | 'base';
   inputNames: string[];
   outputNames: string[];
 }
@@ -52,6 +53,7 @@ export function buildModernBertGraph(cfg: ModernBertConfig, tensors: Map<string,
   const head: ModernBertGraph['head'] = arch.endsWith('ForSequenceClassification') ? 'sequence-classification'
     : arch.endsWith('ForTokenClassification') ? 'token-classification'
       : arch.endsWith('ForQuestionAnswering') ? 'question-answering'
+        : arch === 'ModernBertForMaskedLM' ? 'masked-lm'
         : arch === 'ModernBertModel' ? 'base' : (() => { throw new ModelError(`architecture "${arch}" is not supported by the ONNX exporter for ModernBERT`); })();
   const p = tensors.has('model.embeddings.tok_embeddings.weight') ? 'model.' : '';
   const entry = (k: string): SafetensorsEntry => {
@@ -60,14 +62,17 @@ export function buildModernBertGraph(cfg: ModernBertConfig, tensors: Map<string,
     return e;
   };
   const raw = (k: string) => g.weight(k, toFloat32(entry(k)), entry(k).shape);
-  const linear = (x: string, prefix: string, out?: string): string => {
-    const e = entry(`${prefix}.weight`);
+  const transposed = (k: string): string => {
+    const e = entry(k);
     const [o, i] = e.shape as [number, number];
     const w = toFloat32(e);
     const t = new Float32Array(o * i);
     for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) t[c * o + r] = w[r * i + c]!;
+    return g.weight(`${k}.T`, t, [i, o]);
+  };
+  const linear = (x: string, prefix: string, out?: string): string => {
     const b = tensors.has(`${prefix}.bias`) ? raw(`${prefix}.bias`) : null;
-    return g.linear(x, g.weight(`${prefix}.weight.T`, t, [i, o]), b, out);
+    return g.linear(x, transposed(`${prefix}.weight`), b, out);
   };
   const C = cfg.hidden_size;
   const H = cfg.num_attention_heads;
@@ -154,6 +159,10 @@ export function buildModernBertGraph(cfg: ModernBertConfig, tensors: Map<string,
     outputs.push(f32(linear(predictionHead(pooled), 'classifier', 'logits'), [B, cfg.num_labels]));
   } else if (head === 'token-classification') {
     outputs.push(f32(linear(predictionHead(h), 'classifier', 'logits'), [B, T, cfg.num_labels]));
+  } else if (head === 'masked-lm') {
+    const w = transposed(tensors.has('decoder.weight') ? 'decoder.weight' : `${p}embeddings.tok_embeddings.weight`);
+    const bias = tensors.has('decoder.bias') ? raw('decoder.bias') : null;
+    outputs.push(f32(g.linear(predictionHead(h), w, bias, 'logits'), [B, T, cfg.vocab_size]));
   } else {
     const both = linear(predictionHead(h), 'classifier');
     g.gather(both, g.int64([0], []), 2, 'start_logits');

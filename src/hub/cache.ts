@@ -89,13 +89,18 @@ export const fileExists = isFile;
 
 /**
  * True when a folder has config.json and all its weights: model.safetensors, or the sharded index
- * and every shard it names.
+ * and every shard it names; else pytorch_model.bin, or its sharded index and every shard.
  */
 export async function isCompleteSnapshot(dir: string): Promise<boolean> {
   if (!(await isFile(join(dir, 'config.json')))) return false;
   if (await isFile(join(dir, 'model.safetensors'))) return true;
-  const index = join(dir, 'model.safetensors.index.json');
-  if (!(await isFile(index))) return false;
+  let index = join(dir, 'model.safetensors.index.json');
+  if (!(await isFile(index))) {
+    // Repos with only PyTorch weights (resolve.ts fetches those when there is no safetensors).
+    if (await isFile(join(dir, 'pytorch_model.bin'))) return true;
+    index = join(dir, 'pytorch_model.bin.index.json');
+    if (!(await isFile(index))) return false;
+  }
   try {
     const { value } = await readJsonFile(index);
     const map = isJsonObject(value) ? value['weight_map'] : undefined;

@@ -1,6 +1,8 @@
 // Turns a model argument into a local folder: an existing path is used as is; a Hub id ("gpt2",
 // "org/name") is downloaded into the shared Hugging Face cache (config, tokenizer files and
-// safetensors weights, never pickles) and its snapshot folder returned. Offline or unreachable Hub →
+// safetensors weights; when a repo has none, its pytorch_model.bin or the shards its
+// pytorch_model.bin.index.json names, which src/io/torch-bin.ts reads weights-only; never any other
+// pickle) and its snapshot folder returned. Offline or unreachable Hub →
 // a complete cached snapshot is reused. Not here: reading the files (src/io), HTTP details (http.ts).
 
 import { mkdir, rename, stat } from 'node:fs/promises';
@@ -24,6 +26,8 @@ export const MODEL_SIDE_FILES = [
   'sentencepiece.bpe.model', 'chat_template.jinja',
 ];
 const PICKLE_RE = /(\.bin|\.pt|\.pth|\.ckpt|\.h5|\.msgpack)$/;
+/** Shards a pytorch_model.bin.index.json may name (transformers writes pytorch_model-00001-of-00002.bin). */
+const BIN_SHARD_RE = /^[^/]*\.bin$/;
 
 /** Progress of a model download, reported per file and per chunk. */
 export interface ResolveProgress {
@@ -149,25 +153,36 @@ export async function resolveModel(idOrPath: string, options: ResolveOptions = {
 
   const fetchFile = makeFileFetcher({ settings, ctx, storage, snapshot, commit, siblings, fetchImpl, options });
   const plan = MODEL_SIDE_FILES.filter((f) => siblings.has(f));
-  let weights: string[];
-  if (siblings.has('model.safetensors')) {
-    weights = ['model.safetensors'];
-  } else if (siblings.has('model.safetensors.index.json')) {
-    await fetchFile('model.safetensors.index.json', 0, 1);
-    const indexPath = join(snapshot, 'model.safetensors.index.json');
+  /** The index file (fetched now) followed by the shards its weight_map names, each checked against the repo. */
+  const shardsOf = async (indexName: string, shardRe: RegExp): Promise<string[]> => {
+    await fetchFile(indexName, 0, 1);
+    const indexPath = join(snapshot, indexName);
     const { value } = await readJsonFile(indexPath);
     const map = isJsonObject(value) ? value['weight_map'] : undefined;
     if (!isJsonObject(map)) throw new ModelError(`${indexPath}: no "weight_map" object`);
     const shards = [...new Set(Object.values(map).map(String))].map((s) => safeRepoPath(s, indexPath));
     for (const s of shards) {
+      if (!shardRe.test(s)) throw new ModelError(`${indexPath} names shard "${s}", which is not a ${shardRe === BIN_SHARD_RE ? '.bin' : '.safetensors'} file; refusing to fetch it`);
       if (!siblings.has(s)) throw new ModelError(`${indexPath} names shard "${s}" that "${idOrPath}" does not have`);
     }
-    weights = ['model.safetensors.index.json', ...shards];
+    return [indexName, ...shards];
+  };
+  let weights: string[];
+  if (siblings.has('model.safetensors')) {
+    weights = ['model.safetensors'];
+  } else if (siblings.has('model.safetensors.index.json')) {
+    weights = await shardsOf('model.safetensors.index.json', /\.safetensors$/);
+  } else if (siblings.has('pytorch_model.bin')) {
+    // Older repos: torch.save's zip+pickle, read by the weights-only reader (nothing is executed).
+    weights = ['pytorch_model.bin'];
+  } else if (siblings.has('pytorch_model.bin.index.json')) {
+    weights = await shardsOf('pytorch_model.bin.index.json', BIN_SHARD_RE);
   } else {
     const pickles = [...siblings.keys()].filter((f) => PICKLE_RE.test(f));
     throw new ModelError(
-      `"${idOrPath}" has no safetensors weights${pickles.length > 0 ? ` (only ${pickles.join(', ')})` : ''}. finetune never ` +
-        'loads pickle files. Convert once with Python: from transformers import AutoModel; ' +
+      `"${idOrPath}" has no safetensors weights and no pytorch_model.bin${pickles.length > 0 ? ` (only ${pickles.join(', ')})` : ''}. ` +
+        'finetune reads only those (other pickle files such as .pt, .ckpt or TensorFlow/Flax weights are never fetched). ' +
+        'Convert once with Python: from transformers import AutoModel; ' +
         `AutoModel.from_pretrained("${idOrPath}").save_pretrained("<dir>", safe_serialization=True), then pass <dir>.`,
     );
   }

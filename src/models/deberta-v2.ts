@@ -5,8 +5,9 @@
 // (make_log_bucket_position), the shared relative embeddings (encoder.rel_embeddings, LayerNorm'd when
 // norm_rel_ebd has layer_norm), projected by query_proj/key_proj (share_att_key) or pos_*_proj, all scaled
 // by √(D · (1 + #pos_att_type)). Heads: sequence classification (ContextPooler + classifier, DeBERTa's own
-// loss when problem_type is unset), token classification, question answering.
-// Not here: the masked-LM heads, the ConvLayer of v2-xlarge (refused), the tokenizer (src/tokenizers).
+// loss when problem_type is unset), token classification, question answering, masked LM (both layouts
+// transformers picks between by config.json "legacy").
+// Not here: the ConvLayer of v2-xlarge (refused), the tokenizer (src/tokenizers).
 // Shapes: B batch, T tokens, C hidden, H heads, D head width, S relative span (att_span), N labels.
 
 import { ConfigError, ModelError } from '../errors.ts';
@@ -16,6 +17,7 @@ import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
 import { maskedAttention } from './attention.ts';
+import { TiedDecoder } from './bert.ts';
 import { activation, batchShape, checkCompanion, embedWithPadding, firstToken, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { checkHeadLabels, questionAnsweringLoss, sequenceClassificationLoss, splitQaLogits, tokenLevelLoss } from './heads.ts';
@@ -438,7 +440,127 @@ export class DebertaV2ForQuestionAnswering extends DebertaV2TaskModel {
   }
 }
 
-const DEBERTA_TASKS: readonly TaskName[] = ['feature-extraction', 'text-classification', 'token-classification', 'question-answering'];
+
+/** LegacyDebertaV2PredictionHeadTransform: dense (C → E) → hidden_act → LayerNorm(E). */
+export class LegacyDebertaV2PredictionHeadTransform extends Module {
+  readonly dense: Linear;
+  readonly layerNorm: LayerNorm;
+  private readonly act: (x: Tensor) => Tensor;
+  constructor(cfg: DebertaV2Config) {
+    super();
+    const E = cfg.embedding_size ?? cfg.hidden_size;
+    this.dense = this.child('dense', new Linear(cfg.hidden_size, E, { std: cfg.initializer_range }));
+    this.act = activation(cfg.hidden_act, 'hidden_act');
+    this.layerNorm = this.child('LayerNorm', new LayerNorm(E, cfg.layer_norm_eps));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layerNorm.forward(this.act(this.dense.forward(x)));
+  }
+}
+
+/** LegacyDebertaV2LMPredictionHead (BERT's layout): transform, decoder (tied to word embeddings) + bias. */
+export class LegacyDebertaV2LMPredictionHead extends Module {
+  readonly transform: LegacyDebertaV2PredictionHeadTransform;
+  readonly decoder: TiedDecoder;
+  readonly bias: Tensor;
+  constructor(cfg: DebertaV2Config, embeddings: Embedding) {
+    super();
+    this.transform = this.child('transform', new LegacyDebertaV2PredictionHeadTransform(cfg));
+    this.decoder = this.child('decoder', new TiedDecoder(embeddings, cfg.tie_word_embeddings, cfg.initializer_range));
+    this.bias = this.param('bias', F.untracked(() => Tensor.zeros([cfg.vocab_size])));
+  }
+
+  forward(hidden: Tensor): Tensor {
+    return this.decoder.forward(this.transform.forward(hidden), this.bias);
+  }
+}
+
+/** LegacyDebertaV2OnlyMLMHead: holds `predictions` (checkpoint keys cls.predictions.*). */
+export class LegacyDebertaV2OnlyMLMHead extends Module {
+  readonly predictions: LegacyDebertaV2LMPredictionHead;
+  constructor(cfg: DebertaV2Config, embeddings: Embedding) {
+    super();
+    this.predictions = this.child('predictions', new LegacyDebertaV2LMPredictionHead(cfg, embeddings));
+  }
+}
+
+/**
+ * DebertaV2LMPredictionHead (the original DeBERTa layout, "legacy": false): dense (C → C) → hidden_act →
+ * LayerNorm(C), then × word_embeddings^T + bias. The word embeddings are always the decoder (no own weight).
+ */
+export class DebertaV2LMPredictionHead extends Module {
+  readonly dense: Linear;
+  readonly layerNorm: LayerNorm;
+  readonly bias: Tensor;
+  private readonly act: (x: Tensor) => Tensor;
+  constructor(cfg: DebertaV2Config, private readonly embeddings: Embedding) {
+    super();
+    this.dense = this.child('dense', new Linear(cfg.hidden_size, cfg.hidden_size, { std: cfg.initializer_range }));
+    this.act = activation(cfg.hidden_act, 'hidden_act');
+    this.layerNorm = this.child('LayerNorm', new LayerNorm(cfg.hidden_size, cfg.layer_norm_eps));
+    this.bias = this.param('bias', F.untracked(() => Tensor.zeros([cfg.vocab_size])));
+  }
+
+  forward(hidden: Tensor): Tensor {
+    return F.linear(this.layerNorm.forward(this.act(this.dense.forward(hidden))), this.embeddings.weight, this.bias);
+  }
+}
+
+/** DebertaV2OnlyMLMHead: holds `lm_head` (checkpoint keys lm_predictions.lm_head.*). */
+export class DebertaV2OnlyMLMHead extends Module {
+  readonly lmHead: DebertaV2LMPredictionHead;
+  constructor(cfg: DebertaV2Config, embeddings: Embedding) {
+    super();
+    this.lmHead = this.child('lm_head', new DebertaV2LMPredictionHead(cfg, embeddings));
+  }
+}
+
+/**
+ * DebertaV2ForMaskedLM. config.json "legacy" (default true, as transformers) picks the head: true →
+ * cls.predictions.{transform, decoder, bias} (BERT's layout; what transformers saves by default); false →
+ * lm_predictions.lm_head.{dense, LayerNorm, bias}, the layout of Microsoft's original DeBERTa-v3
+ * checkpoints (microsoft/deberta-v3-base ships these keys, so load it with "legacy": false to keep its
+ * pretrained head). mask_predictions.* (the RTD discriminator of v3 checkpoints) is ignored on load.
+ * Loss: cross-entropy over (B·T, V) with -100 ignored.
+ */
+export class DebertaV2ForMaskedLM extends DebertaV2TaskModel {
+  readonly task: TaskName = 'fill-mask';
+  readonly architecture: string = 'DebertaV2ForMaskedLM';
+  override readonly checkpointRules: CheckpointRules;
+  private readonly head: (hidden: Tensor) => Tensor;
+  constructor(cfg: DebertaV2Config) {
+    super(cfg);
+    const words = this.deberta.embeddings.wordEmbeddings;
+    const ignoreUnexpected = [...(DEBERTA_RULES.ignoreUnexpected ?? []), /^mask_predictions\./];
+    if (cfg.legacy) {
+      const cls = this.child('cls', new LegacyDebertaV2OnlyMLMHead(cfg, words));
+      this.head = (h) => cls.predictions.forward(h);
+      this.checkpointRules = {
+        ignoreUnexpected,
+        tied: {
+          ...(cfg.tie_word_embeddings ? { 'cls.predictions.decoder.weight': 'deberta.embeddings.word_embeddings.weight' } : {}),
+          'cls.predictions.decoder.bias': 'cls.predictions.bias',
+        },
+      };
+    } else {
+      const E = cfg.embedding_size ?? cfg.hidden_size;
+      if (E !== cfg.hidden_size) {
+        throw new ConfigError('legacy', `config.json: "legacy": false multiplies hidden states (${cfg.hidden_size}) by the word embeddings (${E} wide), so embedding_size must equal hidden_size (transformers fails the same way); use "legacy": true`);
+      }
+      const lm = this.child('lm_predictions', new DebertaV2OnlyMLMHead(cfg, words));
+      this.head = (h) => lm.lmHead.forward(h);
+      this.checkpointRules = { ignoreUnexpected };
+    }
+  }
+
+  forward(batch: ModelBatch): ModelOutput {
+    const logits = this.head(this.deberta.encode(batch));
+    return { logits, loss: batch.labels ? tokenLevelLoss(this.task, logits, batch.labels) : null };
+  }
+}
+
+const DEBERTA_TASKS: readonly TaskName[] = ['feature-extraction', 'text-classification', 'token-classification', 'question-answering', 'fill-mask'];
 
 /** The DeBERTa-v2/v3 family for pretrained.ts. */
 export const DEBERTA_V2_FAMILY: ModelFamily = {
@@ -450,6 +572,7 @@ export const DEBERTA_V2_FAMILY: ModelFamily = {
     DebertaV2ForSequenceClassification: 'text-classification',
     DebertaV2ForTokenClassification: 'token-classification',
     DebertaV2ForQuestionAnswering: 'question-answering',
+    DebertaV2ForMaskedLM: 'fill-mask',
   },
   build(task: TaskName, config: HfConfig): PretrainedTaskModel {
     const cfg = expectModelType(config, 'DeBERTa-v2', ['deberta-v2']);
@@ -458,6 +581,7 @@ export const DEBERTA_V2_FAMILY: ModelFamily = {
       case 'text-classification': return new DebertaV2ForSequenceClassification(cfg);
       case 'token-classification': return new DebertaV2ForTokenClassification(cfg);
       case 'question-answering': return new DebertaV2ForQuestionAnswering(cfg);
+      case 'fill-mask': return new DebertaV2ForMaskedLM(cfg);
       default: throw unsupportedTask('DeBERTa-v2', task, DEBERTA_TASKS);
     }
   },

@@ -4,9 +4,9 @@
 // global_rope_theta) and local layers (local_rope_theta, attending within |i - j| <= local_attention / 2),
 // GeGLU MLP (Wi split into input and gate: Wo(act(input) * gate)), no biases by default, final_norm.
 // Heads: the prediction head (dense → act → norm) then classifier, for sequence classification (cls or
-// mean pooling), token classification and QA. Padding is masked as transformers' padded path does, so pad
+// mean pooling), token classification and QA; masked LM (head, then decoder tied to tok_embeddings + bias). Padding is masked as transformers' padded path does, so pad
 // positions get the same values as transformers' default attention; pad tokens are not dropped (the unpadded
-// flash path would zero them). Not here: the masked-LM head, the block math shared elsewhere (attention.ts).
+// flash path would zero them). Not here: the block math shared elsewhere (attention.ts).
 
 import { ConfigError, ModelError } from '../errors.ts';
 import type { HfConfig, ModernBertConfig } from '../io/hf-config.ts';
@@ -20,6 +20,7 @@ import { maskedAttention } from './attention.ts';
 import { activation, batchShape, checkCompanion, embedWithPadding, firstToken, keyMaskOf, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { checkHeadLabels, questionAnsweringLoss, sequenceClassificationLoss, splitQaLogits, tokenLevelLoss } from './heads.ts';
+import { TiedDecoder } from './bert.ts';
 import { applyRotary } from './llama.ts';
 import { plainInvFreq } from './rope-decoder.ts';
 import type { ModelBatch, ModelOutput, TaskName } from './types.ts';
@@ -314,7 +315,50 @@ export class ModernBertForQuestionAnswering extends ModernBertTaskModel {
   }
 }
 
-const TASKS: readonly TaskName[] = ['feature-extraction', 'text-classification', 'token-classification', 'question-answering'];
+
+/**
+ * ModernBertForMaskedLM: decoder(head(hidden)), the decoder's weight tied to model.embeddings.tok_embeddings
+ * (tie_word_embeddings, default true; "decoder.weight" is the tied alias transformers does not save) with
+ * its own bias when decoder_bias. Loss: cross-entropy over labels != -100. sparse_prediction: transformers
+ * then decodes only the rows whose label is not sparse_pred_ignore_index and returns those (N, V) logits;
+ * the loss is the same as here (those labels are treated as ignored), but we return all (B, T, V) logits.
+ */
+export class ModernBertForMaskedLM extends Module implements PretrainedTaskModel {
+  readonly task: TaskName = 'fill-mask';
+  readonly architecture: string = 'ModernBertForMaskedLM';
+  readonly baseModelPrefix: string = 'model';
+  readonly checkpointRules: CheckpointRules;
+  readonly model: ModernBertModel;
+  readonly head: ModernBertPredictionHead;
+  readonly decoder: TiedDecoder;
+  constructor(readonly hfConfig: ModernBertConfig) {
+    super();
+    const cfg = hfConfig;
+    this.model = this.child('model', new ModernBertModel(cfg));
+    this.head = this.child('head', new ModernBertPredictionHead(cfg));
+    const std = cfg.initializer_range / Math.sqrt(2 * cfg.num_hidden_layers);
+    this.decoder = this.child('decoder', new TiedDecoder(this.model.embeddings.tokEmbeddings, cfg.tie_word_embeddings, std, cfg.decoder_bias));
+    this.checkpointRules = { ...RULES, tied: cfg.tie_word_embeddings ? { 'decoder.weight': 'model.embeddings.tok_embeddings.weight' } : {} };
+  }
+
+  get config(): Record<string, unknown> {
+    return configJsonFor(this.hfConfig, this.architecture);
+  }
+
+  forward(batch: ModelBatch): ModelOutput {
+    const logits = this.decoder.forward(this.head.forward(this.model.encode(batch)));
+    if (!batch.labels) return { logits, loss: null };
+    let labels = batch.labels;
+    const skip = this.hfConfig.sparse_pred_ignore_index;
+    if (this.hfConfig.sparse_prediction && skip !== -100 && labels.dtype === 'int32') {
+      const ids = F.contiguous(labels).intData;
+      labels = Tensor.from(Int32Array.from(ids, (v) => (v === skip ? -100 : v)), labels.shape, 'int32', labels.backend);
+    }
+    return { logits, loss: tokenLevelLoss(this.task, logits, labels) };
+  }
+}
+
+const TASKS: readonly TaskName[] = ['feature-extraction', 'text-classification', 'token-classification', 'question-answering', 'fill-mask'];
 
 /** The ModernBERT family for pretrained.ts. */
 export const MODERNBERT_FAMILY: ModelFamily = {
@@ -326,6 +370,7 @@ export const MODERNBERT_FAMILY: ModelFamily = {
     ModernBertForSequenceClassification: 'text-classification',
     ModernBertForTokenClassification: 'token-classification',
     ModernBertForQuestionAnswering: 'question-answering',
+    ModernBertForMaskedLM: 'fill-mask',
   },
   build(task: TaskName, config: HfConfig): PretrainedTaskModel {
     const cfg = expectModelType(config, 'ModernBERT', ['modernbert']);
@@ -334,6 +379,7 @@ export const MODERNBERT_FAMILY: ModelFamily = {
       case 'text-classification': return new ModernBertForSequenceClassification(cfg);
       case 'token-classification': return new ModernBertForTokenClassification(cfg);
       case 'question-answering': return new ModernBertForQuestionAnswering(cfg);
+      case 'fill-mask': return new ModernBertForMaskedLM(cfg);
       default: throw unsupportedTask('ModernBERT', task, TASKS);
     }
   },

@@ -3,6 +3,26 @@
 // <s>,<pad>,</s>,<unk> then pieces[3:] shifted by one, <mask> last), DebertaV2Converter ([CLS]/[SEP]
 // template), T5Converter (<extra_id_N>), AlbertConverter; Llama-style BPE stays in sentencepiece.ts.
 // Returns the class's default special tokens too. Not here: reading folders (load.ts).
+//
+// Which transformers we follow: 4.x (convert_slow_tokenizer.py's SpmConverter / XLMRobertaConverter /
+// DebertaV2Converter), the code that wrote the tokenizer.json files on the Hub and that the
+// sentencepiece-referenced tests here pin. transformers 5 drops the slow tokenizers: XLMRobertaTokenizer and
+// DebertaV2Tokenizer become TokenizersBackend classes whose __init__ builds the pipeline from the .model's
+// pieces (SentencePieceExtractor, then the class's convert_from_spm hook). In its main-branch sources read on
+// 2026-12-03 (v5 sources differ between commits; recheck before following them) that pipeline differs:
+// - XLM-R: normalizer = Precompiled(charsmap) alone (4.x: Precompiled, Strip right, Replace " {2,}" → "▁"),
+//   pre-tokenizer = WhitespaceSplit then Metaspace (4.x: Metaspace alone, split on "▁"), prepend_scheme
+//   "always"/"never" from add_prefix_space only (4.x: "first" when tokenizer_config.json has "legacy":
+//   false); fairseq ids, unk 3 and the "<s> A </s> </s> B </s>" template are unchanged; whether <mask>
+//   keeps lstrip=True was not visible in that source. Effect: runs of spaces and trailing spaces split
+//   differently, so ids can differ on such text.
+// - DeBERTa-v2/v3: normalizer = [Lowercase if do_lower_case], Replace(\s{2,}|[\n\r\t] → " "), NFC,
+//   Strip right (4.x: [Lowercase], Strip both sides, Precompiled(charsmap), Replace " {2,}" → " "): no
+//   charsmap, NFC instead of the model's NFKC-based map, tabs/newlines to spaces, no left strip; Metaspace
+//   prepend_scheme "first" (not "never") when add_prefix_space is false; unk id from the vocab ("[UNK]"),
+//   that __init__ sets no post-processor itself (TokenizersBackend adds the specials). Effect: full-width forms,
+//   ligatures and other NFKC-mapped characters, and leading spaces, can give other ids.
+// Behaviour here stays 4.x; a folder that ships tokenizer.json is read as it is, whichever version wrote it.
 
 import { ModelError } from '../errors.ts';
 import type { Json, JsonObject } from './json.ts';

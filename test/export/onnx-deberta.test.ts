@@ -1,5 +1,5 @@
 // DeBERTa-v2/v3's ONNX export checked by ONNX Runtime: every head (sequence classification, token
-// classification, QA, bare model) with v3 settings (log buckets, shared keys) and v2 settings (pos_*_proj,
+// classification, QA, masked LM in both layouts, bare model) with v3 settings (log buckets, shared keys) and v2 settings (pos_*_proj,
 // clamped span, absolute positions, token types, embed_proj) reproduces finetune's forward pass to 1e-4 on
 // right-padded batches (pad rows included) at two batch/sequence sizes (dynamic axes).
 
@@ -34,6 +34,9 @@ const CASES: [string, TaskName, JsonObject][] = [
   ['v3 token-cls', 'token-classification', { ...V3, num_labels: 4 }],
   ['v3 QA', 'question-answering', V3],
   ['v2 seq-cls with token types', 'text-classification', { ...V2, num_labels: 2 }],
+  ['v3 masked LM (lm_predictions layout)', 'fill-mask', { ...V3, legacy: false }],
+  ['v2 masked LM (cls.predictions layout, embed_proj)', 'fill-mask', V2],
+  ['v3 masked LM, untied decoder', 'fill-mask', { ...V3, tie_word_embeddings: false }],
   ['v2 bare model, c2p only', 'feature-extraction', { ...V2, pos_att_type: ['c2p'] }],
 ];
 

@@ -1,5 +1,5 @@
 // ModernBERT's ONNX export checked by ONNX Runtime: every head (sequence classification with cls and mean
-// pooling, token classification, QA, bare model) reproduces finetune's forward pass to 1e-4 on right-padded
+// pooling, token classification, QA, masked LM tied and untied, bare model) reproduces finetune's forward pass to 1e-4 on right-padded
 // batches longer than the local attention window, at two batch/sequence sizes (dynamic axes).
 
 import assert from 'node:assert/strict';
@@ -28,6 +28,8 @@ const CASES: [string, TaskName, JsonObject][] = [
   ['seq-cls mean pooling, biases', 'text-classification', { ...MB, num_labels: 2, classifier_pooling: 'mean', norm_bias: true, attention_bias: true, mlp_bias: true, classifier_bias: true }],
   ['token-cls', 'token-classification', { ...MB, num_labels: 4 }],
   ['QA', 'question-answering', MB],
+  ['masked LM, tied decoder', 'fill-mask', MB],
+  ['masked LM, untied decoder without bias', 'fill-mask', { ...MB, tie_word_embeddings: false, decoder_bias: false }],
   ['bare model', 'feature-extraction', MB],
 ];
 

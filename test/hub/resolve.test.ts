@@ -1,5 +1,7 @@
 // Tests for Hub downloads against a stand-in Hub on 127.0.0.1: the cache layout huggingface_hub
-// uses, reuse and offline mode, error messages, and resuming an interrupted download.
+// uses, reuse and offline mode, error messages, and resuming an interrupted download; repos with only
+// pytorch_model.bin (single or sharded; files written by Debian's python3-torch at test time, those tests
+// skip without it) fetch those and no other pickle.
 // HF_HOME points at a temp folder: nothing touches ~/.cache.
 
 import assert from 'node:assert/strict';
@@ -8,14 +10,16 @@ import { lstat, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ModelError } from '../../src/errors.ts';
 import { hubSettingsFromEnv, repoCacheFolder } from '../../src/hub/cache.ts';
 import { resolveModel, type ResolveOptions, type ResolveProgress } from '../../src/hub/resolve.ts';
 import { loadCheckpointTensors } from '../../src/io/checkpoint.ts';
+import { toFloat32 } from '../../src/io/safetensors.ts';
 import { readHfConfig } from '../../src/io/hf-config.ts';
-import { startFakeHub, type FakeHub } from './fake-hub.ts';
+import { startFakeHub, type FakeHub, type FakeRepo } from './fake-hub.ts';
 
 const GOLDEN = fileURLToPath(new URL('../../../shared/goldens/bert-seqcls/', import.meta.url));
 const haveGolden = existsSync(GOLDEN);
@@ -50,12 +54,48 @@ async function weights(): Promise<{ config: Uint8Array; model: Uint8Array }> {
   return { config: Buffer.from('{"model_type": "bert"}'), model };
 }
 
+/**
+ * torch.save files from Debian's python3-torch: one pytorch_model.bin holding w (2, 3) = 0..5 and b = [7, 8],
+ * and the same two tensors sharded over two files with their pytorch_model.bin.index.json; null without torch.
+ */
+async function torchBins(): Promise<{ single: Uint8Array; shard1: Uint8Array; shard2: Uint8Array; index: Uint8Array } | null> {
+  const dir = await tmp();
+  const script = [
+    'import sys, torch',
+    'd = sys.argv[1]',
+    'w = torch.arange(6, dtype=torch.float32).reshape(2, 3); b = torch.tensor([7.0, 8.0])',
+    'torch.save({"w": w, "b": b}, d + "/single.bin")',
+    'torch.save({"w": w}, d + "/s1.bin"); torch.save({"b": b}, d + "/s2.bin")',
+  ].join('\n');
+  const r = spawnSync('/usr/bin/python3', ['-c', script, dir], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) return null;
+  const index = Buffer.from(JSON.stringify({ metadata: {}, weight_map: { w: 'pytorch_model-00001-of-00002.bin', b: 'pytorch_model-00002-of-00002.bin' } }));
+  return { single: await readFile(join(dir, 'single.bin')), shard1: await readFile(join(dir, 's1.bin')), shard2: await readFile(join(dir, 's2.bin')), index };
+}
+
 let hub: FakeHub;
+const bins = await torchBins(); // at load time: the tests' skip flags depend on it
 let files: { config: Uint8Array; model: Uint8Array };
 const tokenizer = Buffer.from('{"version": "1.0", "model": {"type": "WordPiece"}}');
 
 before(async () => {
   files = await weights();
+  const other = { 'tf_model.h5': Buffer.from('h5'), 'flax_model.msgpack': Buffer.from('msgpack'), 'training_args.bin': Buffer.from('pickle'), 'optimizer.pt': Buffer.from('pickle') };
+  const binRepos: Record<string, FakeRepo> = bins === null ? {} : {
+    'org/bin-only': { commit: COMMIT, files: { 'config.json': files.config, 'pytorch_model.bin': bins.single, ...other }, lfs: ['pytorch_model.bin'] },
+    'org/bin-sharded': {
+      commit: COMMIT,
+      files: {
+        'config.json': files.config, 'pytorch_model.bin.index.json': bins.index, ...other,
+        'pytorch_model-00001-of-00002.bin': bins.shard1, 'pytorch_model-00002-of-00002.bin': bins.shard2,
+      },
+      lfs: ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin'],
+    },
+    'org/bin-bad-index': {
+      commit: COMMIT,
+      files: { 'config.json': files.config, 'pytorch_model.bin.index.json': Buffer.from(JSON.stringify({ weight_map: { w: 'optimizer.pt' } })), ...other },
+    },
+  };
   const half = Math.floor(files.model.length / 2);
   hub = await startFakeHub({
     'org/tiny': {
@@ -79,7 +119,8 @@ before(async () => {
       lfs: ['model.safetensors'],
       noBlobIds: true,
     },
-    'org/pickle-only': { commit: COMMIT, files: { 'config.json': files.config, 'pytorch_model.bin': Buffer.from('pickle') } },
+    'org/pickle-only': { commit: COMMIT, files: { 'config.json': files.config, 'model.ckpt': Buffer.from('pickle'), 'training_args.bin': Buffer.from('pickle') } },
+    ...binRepos,
     'bert-mini': { commit: 'c'.repeat(40), files: { 'config.json': files.config, 'model.safetensors': files.model.subarray(0, half) } },
   });
 });
@@ -156,7 +197,8 @@ describe('resolveModel with a stand-in Hub', () => {
     const dir = await resolveModel('org/private', { env: { HF_HOME: home, HF_ENDPOINT: hub.url, HF_TOKEN: 'hf_secret' } });
     assert.ok(Buffer.compare(await readFile(join(dir, 'model.safetensors')), files.model) === 0);
     assert.ok(hub.requests.filter((r) => r.url.includes('org/private')).some((r) => r.authorization === 'Bearer hf_secret'));
-    await assert.rejects(resolveModel('org/pickle-only', opts(home)), /no safetensors weights \(only pytorch_model\.bin\).*safe_serialization=True/);
+    await assert.rejects(resolveModel('org/pickle-only', opts(home)), /no safetensors weights and no pytorch_model\.bin \(only model\.ckpt, training_args\.bin\).*safe_serialization=True/);
+    assert.ok(!hub.requests.some((r) => r.url.includes('/resolve/') && /model\.ckpt|training_args/.test(r.url)), 'never requested a pickle');
   });
 
   test('an interrupted download keeps its bytes and the next run resumes with a Range request', async () => {
@@ -216,6 +258,39 @@ describe('resolveModel with a stand-in Hub', () => {
     const dir = await resolveModel('org/sharded', opts(home));
     assert.ok(Buffer.compare(await readFile(join(dir, 'model-00001-of-00001.safetensors')), files.model) === 0);
     assert.ok(existsSync(join(dir, 'model.safetensors.index.json')));
+  });
+
+  const noTorch = () => (bins === null ? 'no /usr/bin/python3 with torch to write pytorch_model.bin (apt install python3-torch)' : false);
+  test('a repo with only pytorch_model.bin: that file is fetched (no other pickle), read weights-only, reused offline', { skip: noTorch() }, async () => {
+    const home = await tmp();
+    const before = hub.requests.length;
+    const dir = await resolveModel('org/bin-only', opts(home));
+    const fetched = hub.requests.slice(before).filter((r) => r.url.includes('/resolve/')).map((r) => r.url.split('/').at(-1));
+    assert.deepEqual(fetched, ['config.json', 'pytorch_model.bin']);
+    const { tensors } = await loadCheckpointTensors(dir);
+    assert.deepEqual([...toFloat32(tensors.get('w')!)], [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(tensors.get('w')!.shape, [2, 3]);
+    assert.deepEqual([...toFloat32(tensors.get('b')!)], [7, 8]);
+    const offline = await resolveModel('org/bin-only', { env: { HF_HOME: home, HF_HUB_OFFLINE: '1' } });
+    assert.equal(offline, dir);
+  });
+
+  test('a sharded pytorch_model.bin.index.json: the index and the shards it names, nothing else', { skip: noTorch() }, async () => {
+    const home = await tmp();
+    const before = hub.requests.length;
+    const dir = await resolveModel('org/bin-sharded', opts(home));
+    const fetched = hub.requests.slice(before).filter((r) => r.url.includes('/resolve/')).map((r) => r.url.split('/').at(-1)).sort();
+    assert.deepEqual(fetched, ['config.json', 'pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin', 'pytorch_model.bin.index.json']);
+    const { tensors } = await loadCheckpointTensors(dir);
+    assert.deepEqual([...toFloat32(tensors.get('w')!)], [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual([...toFloat32(tensors.get('b')!)], [7, 8]);
+    assert.equal(await resolveModel('org/bin-sharded', { env: { HF_HOME: home, HF_HUB_OFFLINE: '1' } }), dir);
+  });
+
+  test('a .bin index naming a shard that is not a .bin file is refused before fetching it', { skip: noTorch() }, async () => {
+    const home = await tmp();
+    await assert.rejects(resolveModel('org/bin-bad-index', opts(home)), /names shard "optimizer\.pt", which is not a \.bin file/);
+    assert.ok(!hub.requests.some((r) => r.url.includes('/resolve/') && r.url.includes('optimizer.pt')));
   });
 
   test('ids without an org, local folders, and bad ids', async () => {

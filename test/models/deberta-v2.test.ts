@@ -1,6 +1,7 @@
 // DeBERTa-v2/v3 beyond the numbers (those are in encoders.torch.test.ts): parameter names equal the keys of
 // microsoft/deberta-v3-base checkpoints, make_log_bucket_position values from torch, a save → load round
-// trip (config.json's pos_att_type kept verbatim), and the refusals (ConvLayer, masked LM).
+// trip (config.json's pos_att_type kept verbatim), the masked-LM heads' key layouts ("legacy" true: cls.predictions,
+// false: lm_predictions.lm_head) and their round trips, and the refusals (ConvLayer, legacy false with embed_proj).
 
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import { intTensor } from '../../src/generate/decoder.ts';
 import { makeHfConfig } from '../../src/io/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { logBucketPosition } from '../../src/models/deberta-v2.ts';
-import { createModel, fromPretrained, savePretrained, stateDictForSave } from '../../src/models/pretrained.ts';
+import { createModel, fromPretrained, mapCheckpointKeys, savePretrained, stateDictForSave } from '../../src/models/pretrained.ts';
 import * as F from '../../src/tensor/index.ts';
 
 F.setDefaultBackend(referenceBackend);
@@ -66,7 +67,48 @@ describe('DeBERTa-v2', () => {
 
   it('refuses what it does not implement, naming the setting', () => {
     assert.throws(() => createModel(makeHfConfig('deberta-v2', { ...V3, conv_kernel_size: 3 }), 'text-classification'), (e: unknown) => e instanceof ModelError && /conv_kernel_size/.test(e.message));
-    assert.throws(() => createModel(makeHfConfig('deberta-v2', V3), 'fill-mask'), (e: unknown) => e instanceof ConfigError && /fill-mask/.test(e.message));
+    assert.throws(() => createModel(makeHfConfig('deberta-v2', { ...V3, legacy: false, embedding_size: 6 }), 'fill-mask'), (e: unknown) => e instanceof ConfigError && /legacy/.test(e.message));
     assert.throws(() => createModel(makeHfConfig('deberta-v2', { ...V3, pos_att_type: 'c2p|x' }), 'text-classification'), (e: unknown) => e instanceof ConfigError && /pos_att_type/.test(e.message));
   });
+
+  it('masked-LM heads: the key layouts of transformers, tied decoder not saved, mask_predictions ignored', () => {
+    const head = (legacy: boolean, extra: JsonObject = {}) => {
+      const m = createModel(makeHfConfig('deberta-v2', { ...V3, legacy, ...extra }), 'fill-mask', { seed: 1 });
+      return { m, keys: [...stateDictForSave(m).keys()].filter((k) => !k.startsWith('deberta.')).sort() };
+    };
+    const legacy = head(true);
+    assert.equal(legacy.m.architecture, 'DebertaV2ForMaskedLM');
+    assert.deepEqual(legacy.keys, ['cls.predictions.bias', 'cls.predictions.transform.LayerNorm.bias', 'cls.predictions.transform.LayerNorm.weight',
+      'cls.predictions.transform.dense.bias', 'cls.predictions.transform.dense.weight']);
+    assert.deepEqual(head(true, { tie_word_embeddings: false }).keys, [...legacy.keys, 'cls.predictions.decoder.weight'].sort());
+    const v3 = head(false);
+    assert.deepEqual(v3.keys, ['lm_predictions.lm_head.LayerNorm.bias', 'lm_predictions.lm_head.LayerNorm.weight', 'lm_predictions.lm_head.bias',
+      'lm_predictions.lm_head.dense.bias', 'lm_predictions.lm_head.dense.weight']);
+    // microsoft/deberta-v3-base also ships the RTD discriminator's mask_predictions.*: ignored, as transformers does.
+    const all = [...stateDictForSave(v3.m).keys(), 'mask_predictions.dense.weight', 'mask_predictions.classifier.bias'];
+    const mapped = mapCheckpointKeys(v3.m, all);
+    assert.deepEqual([mapped.unexpected, mapped.missing], [[], []]);
+    // A checkpoint with the decoder saved under its tied aliases still loads (bias from cls.predictions.decoder.bias).
+    const aliases = [...stateDictForSave(legacy.m).keys()].map((k) => (k === 'cls.predictions.bias' ? 'cls.predictions.decoder.bias' : k));
+    const m2 = mapCheckpointKeys(legacy.m, [...aliases, 'cls.predictions.decoder.weight']);
+    assert.deepEqual([m2.unexpected, m2.missing], [[], []]);
+    assert.equal(m2.assignments.get('cls.predictions.bias'), 'cls.predictions.decoder.bias');
+  });
+
+  for (const legacy of [true, false]) {
+    it(`masked LM (legacy ${legacy}) save → load gives the same logits`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'finetune-deberta-mlm-'));
+      tmp.push(dir);
+      const model = createModel(makeHfConfig('deberta-v2', { ...V3, legacy }), 'fill-mask', { seed: 3 });
+      model.eval();
+      await savePretrained(model, dir);
+      const back = await fromPretrained(dir, { warn: (m) => assert.fail(`unexpected warning: ${m}`) });
+      back.eval();
+      assert.equal(back.task, 'fill-mask');
+      const batch = { inputIds: intTensor([1, 5, 6, 7, 2, 0], [1, 6]), attentionMask: intTensor([1, 1, 1, 1, 1, 0], [1, 6]) };
+      const a = F.noGrad(() => back.forward(batch).logits);
+      assert.deepEqual(a.shape, [1, 6, 40]);
+      assert.deepEqual(a.toArray(), F.noGrad(() => model.forward(batch).logits.toArray()));
+    });
+  }
 });

@@ -2,7 +2,8 @@
 // modeling files (torch_encoders2_reference.py; torch only): random models are saved with savePretrained,
 // loaded by name in PyTorch, and logits, loss and every parameter gradient must agree to 1e-4 relative.
 // DeBERTa cases cover log-bucketed and clamped relative positions, shared and separate position
-// projections, c2p and p2c, absolute positions, token types and embed_proj; padding is in every batch.
+// projections, c2p and p2c, absolute positions, token types and embed_proj, both masked-LM head layouts;
+// padding is in every batch.
 // Skips cleanly when no python3 with torch is available.
 
 import assert from 'node:assert/strict';
@@ -70,10 +71,15 @@ const CASES: Case[] = [
   { name: 'deberta-v2 seq-cls soft labels (pos projections, clamped span, embed_proj, token types)', modelType: 'deberta-v2', task: 'text-classification', fields: { ...V2, num_labels: 3 }, labels: 'multi' },
   { name: 'deberta-v2 regression c2p only', modelType: 'deberta-v2', task: 'text-classification', fields: { ...V2, pos_att_type: ['c2p'], num_labels: 1 }, labels: 'regression' },
   { name: 'deberta plain attention features', modelType: 'deberta-v2', task: 'feature-extraction', fields: { ...V3, relative_attention: false }, labels: 'none' },
+  { name: 'deberta-v3 masked LM, lm_predictions layout (legacy false)', modelType: 'deberta-v2', task: 'fill-mask', fields: { ...V3, legacy: false }, labels: 'mlm' },
+  { name: 'deberta-v2 masked LM, cls.predictions layout, embed_proj (E < C)', modelType: 'deberta-v2', task: 'fill-mask', fields: V2, labels: 'mlm' },
+  { name: 'deberta-v2 masked LM, untied decoder', modelType: 'deberta-v2', task: 'fill-mask', fields: { ...V3, tie_word_embeddings: false }, labels: 'mlm' },
   { name: 'modernbert seq-cls cls pooling, local window 2', modelType: 'modernbert', task: 'text-classification', fields: { ...MB, num_labels: 3 }, labels: 'class' },
   { name: 'modernbert seq-cls mean pooling, all biases', modelType: 'modernbert', task: 'text-classification', fields: { ...MB, ...MB_BIAS, classifier_pooling: 'mean', num_labels: 3 }, labels: 'multi' },
   { name: 'modernbert token-cls', modelType: 'modernbert', task: 'token-classification', fields: { ...MB, num_labels: 4 }, labels: 'token' },
   { name: 'modernbert QA', modelType: 'modernbert', task: 'question-answering', fields: { ...MB, ...MB_BIAS }, labels: 'qa' },
+  { name: 'modernbert masked LM (tied decoder, decoder bias)', modelType: 'modernbert', task: 'fill-mask', fields: MB, labels: 'mlm' },
+  { name: 'modernbert masked LM, untied decoder, no decoder bias, all biases', modelType: 'modernbert', task: 'fill-mask', fields: { ...MB, ...MB_BIAS, tie_word_embeddings: false, decoder_bias: false }, labels: 'mlm' },
   { name: 'modernbert features', modelType: 'modernbert', task: 'feature-extraction', fields: MB, labels: 'none' },
 ];
 

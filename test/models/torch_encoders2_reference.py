@@ -148,6 +148,19 @@ def deberta_seq_loss(cfg, logits, labels):
 # ---------------------------------------------------------------- driver
 
 
+def deberta_mlm(P, cfg, h):
+    # transformers: "legacy" (default true) -> cls.predictions (transform C->E, decoder tied to the word
+    # embeddings unless tie_word_embeddings is false, bias); false -> lm_predictions.lm_head (C->C, x W_emb^T + bias).
+    act, eps = ACT[cfg.get("hidden_act", "gelu")], cfg.get("layer_norm_eps", 1e-7)
+    words = P["deberta.embeddings.word_embeddings.weight"]
+    if cfg.get("legacy", True):
+        x = P.ln(act(P.linear(h, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm", eps)
+        dec = P["cls.predictions.decoder.weight"] if P.has("cls.predictions.decoder.weight") else words
+        return x @ dec.T + P["cls.predictions.bias"]
+    x = P.ln(act(P.linear(h, "lm_predictions.lm_head.dense")), "lm_predictions.lm_head.LayerNorm", eps)
+    return x @ words.T + P["lm_predictions.lm_head.bias"]
+
+
 def qa_loss(logits, sp, ep):
     T = logits.shape[1]
     start, end = logits[..., 0], logits[..., 1]
@@ -195,6 +208,14 @@ def run(case_dir):
 
             logits = P.linear(modernbert_head(P, cfg, h), "classifier")
         loss = qa_loss(logits, inp["start_positions"], inp["end_positions"])
+    elif task == "fill-mask":
+        if mt == "deberta-v2":
+            logits = deberta_mlm(P, cfg, h)
+        else:
+            from torch_modernbert_reference import modernbert_mlm  # noqa: E402
+
+            logits = modernbert_mlm(P, cfg, h)
+        loss = Fn.cross_entropy(logits.reshape(-1, logits.shape[-1]), inp["labels"].reshape(-1), ignore_index=-100)
     else:
         m = mask[:, :, None].float()
         logits = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)

@@ -2,7 +2,7 @@
 # (eager attention, padded): embeddings norm, layer 0 without attn_norm, fused Wqkv viewed (B, T, 3, H, D),
 # RoPE with global_rope_theta / local_rope_theta, additive key mask and the local |i - j| <= local_attention//2
 # window (masked_fill min on the global mask), GeGLU Wi chunk (input, gate), final_norm, prediction head,
-# cls / mean pooling. Torch only.
+# cls / mean pooling, the masked-LM decoder. Torch only.
 
 import torch
 import torch.nn.functional as Fn
@@ -61,6 +61,13 @@ def modernbert_hidden(P, cfg, ids, mask):
 
 def modernbert_head(P, cfg, h):
     return P.ln(ACT[cfg["classifier_activation"]](P.linear(h, "head.dense")), "head.norm", cfg["norm_eps"])
+
+
+def modernbert_mlm(P, cfg, h):
+    # ModernBertForMaskedLM: decoder(head(h)); decoder.weight is model.embeddings.tok_embeddings.weight when tied.
+    w = P["decoder.weight"] if P.has("decoder.weight") else P["model.embeddings.tok_embeddings.weight"]
+    y = modernbert_head(P, cfg, h) @ w.T
+    return y + P["decoder.bias"] if P.has("decoder.bias") else y
 
 
 def modernbert_seq_cls(P, cfg, h, mask, labels):

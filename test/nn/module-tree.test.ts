@@ -32,9 +32,10 @@ const FAMILIES: [Parameters<typeof makeHfConfig>[0], JsonObject, TaskName[]][] =
   ['gemma2', { ...DEC, head_dim: 4, sliding_window: 4 }, ['text-generation', 'text-classification', 'token-classification']],
   ['gemma3_text', { ...DEC, head_dim: 4, sliding_window: 4, sliding_window_pattern: 2 }, ['text-generation', 'text-classification']],
   ['phi3', { ...DEC, partial_rotary_factor: 0.5 }, ['text-generation', 'text-classification', 'token-classification']],
-  ['deberta-v2', { ...ENC, relative_attention: true, position_buckets: 4, share_att_key: true, pos_att_type: 'p2c|c2p', norm_rel_ebd: 'layer_norm', position_biased_input: false, type_vocab_size: 0 }, ['text-classification', 'token-classification', 'question-answering']],
-  ['deberta-v2', { ...ENC, relative_attention: true, max_relative_positions: 4, pos_att_type: ['c2p', 'p2c'], embedding_size: 6 }, ['text-classification']],
-  ['modernbert', { ...ENC, pad_token_id: 0, local_attention: 2, global_attn_every_n_layers: 2 }, ['text-classification', 'token-classification', 'question-answering']],
+  ['deberta-v2', { ...ENC, relative_attention: true, position_buckets: 4, share_att_key: true, pos_att_type: 'p2c|c2p', norm_rel_ebd: 'layer_norm', position_biased_input: false, type_vocab_size: 0 }, ['text-classification', 'token-classification', 'question-answering', 'fill-mask']],
+  ['deberta-v2', { ...ENC, relative_attention: true, max_relative_positions: 4, pos_att_type: ['c2p', 'p2c'], embedding_size: 6 }, ['text-classification', 'fill-mask']],
+  ['deberta-v2', { ...ENC, relative_attention: true, position_buckets: 4, pos_att_type: 'p2c|c2p', legacy: false }, ['fill-mask']],
+  ['modernbert', { ...ENC, pad_token_id: 0, local_attention: 2, global_attn_every_n_layers: 2 }, ['text-classification', 'token-classification', 'question-answering', 'fill-mask']],
 ];
 
 const withLabels = (fields: JsonObject, task: TaskName) => (task === 'question-answering' ? { ...fields, num_labels: 2 } : fields);
