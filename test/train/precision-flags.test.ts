@@ -35,7 +35,7 @@ describe('finetune train precision and memory flags', () => {
   it('--load-in-4bit without LoRA is refused with what to do', () => {
     const r = runCli(['train', '--train-file', data, '--output-dir', join(dir, 'out2'), '--max-steps', '1', '--load-in-4bit'], { timeoutMs: 60_000 });
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /load_in_4bit.*--lora-r/s);
+    assert.match(r.stderr, /--load-in-4bit.*--lora-r/s);
   });
 
   it('--load-in-4bit --bf16 on a pretrained Llama (stories260K) quantises while reading, trains and evaluates', { skip: HF === null ? 'needs ../shared/data/tinyllamas-stories260K/hf' : false }, () => {
