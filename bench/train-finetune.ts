@@ -3,9 +3,8 @@
 // writes those weights and the batch to safetensors for the PyTorch side, then times training steps
 // (forward + loss + backward + clip + AdamW + zero grad, as src/train/trainer.ts does) and inference.
 // Prints one JSON line. With --profile it times every kernel call instead (bench/profile.ts).
-// --bf16 asks for bf16 mixed precision: `bf16: true` goes through the training settings when they have
-// one (applyBf16 is the single place that switches the step to it), else the report is an error
-// "finetune bf16: not available" and the table shows the column empty.
+// --bf16 runs the training step under bf16 mixed precision, as the Trainer does with `bf16: true`
+// (forward under F.autocast('bf16'); its recorded backward products on bf16 operands too).
 // Not here: PyTorch (torch_train.py), tables and ratios (train.ts).
 
 import { existsSync, mkdirSync } from 'node:fs';
@@ -77,21 +76,18 @@ export interface FinetuneReport {
 }
 
 /**
- * The training settings with `bf16: true`, or an error "finetune bf16: not available" when this build's
- * TrainingArguments has no bf16 setting. The hook for bf16 mixed precision (branch wip/bf16): once the
- * setting exists, this is where the bench makes the step below use it.
+ * The precision of the training step: 'bf16' with --bf16 (as `bf16: true` in the training settings makes
+ * the Trainer run its forward, and so the recorded backward, under F.autocast('bf16')), else 'fp32'.
  */
-function applyBf16(): TrainingArguments {
-  if (!Object.hasOwn(DEFAULT_TRAINING_ARGUMENTS, 'bf16')) {
-    throw new Error('finetune bf16: not available (TrainingArguments has no bf16 setting in this build)');
-  }
-  const targs = applyOverrides(DEFAULT_TRAINING_ARGUMENTS, { bf16: true }, '--bf16');
-  throw new Error(`finetune bf16: not available (bf16=${String((targs as unknown as Record<string, unknown>).bf16)} is a setting now, but bench/train-finetune.ts applyBf16 does not yet switch the training step to it)`);
+function stepPrecision(bf16: boolean): 'bf16' | 'fp32' {
+  if (!bf16) return 'fp32';
+  const targs: TrainingArguments = applyOverrides(DEFAULT_TRAINING_ARGUMENTS, { bf16: true }, '--bf16');
+  return targs.bf16 ? 'bf16' : 'fp32';
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (args.bf16) applyBf16();
+  const precision = stepPrecision(args.bf16);
   if (!nativeAvailable()) throw new Error(`native backend unavailable: ${nativeLoadError()}`);
   if (args.threads > 0) setNumThreads(args.threads);
   const cfg = CONFIGS.find((c) => c.key === args.config);
@@ -149,7 +145,7 @@ async function main(): Promise<void> {
   const params = named.map(([, p]) => p);
   const step = (): void => {
     F.tidy(() => {
-      const out = model.forward(batch);
+      const out = F.autocast(precision, () => model.forward(batch));
       out.loss!.backward();
       return out.loss!.item();
     });

@@ -6,7 +6,7 @@
 // run (fp32 columns: the FMA peak of the widest ISA present, AVX-512 or AVX2; bf16 columns: the bf16
 // dot-product peak where the CPU has one), peak RSS of each process, inference throughput and the
 // ratios, with the CPU, the kernel ISA and the load average beside the figures. --bf16 adds finetune's
-// bf16 mixed precision (bench/train-finetune.ts applyBf16; "not available" until it exists).
+// bf16 mixed precision (bench/train-finetune.ts: the step under F.autocast, as the Trainer with bf16: true).
 // --profile adds a per-kernel breakdown of a training step and its roofline; the SpamAssassin
 // variable-length comparison is bench/train-spam.ts. A script, not a test: nothing here asserts.
 //
