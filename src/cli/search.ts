@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import { parseQueueUrl, SearchTally, searchId, trialJobData } from '../hpo/queue.ts';
-import { enqueueTrials, ensureReachable, followTrials, QUEUE_NAME, redisConnection, takeRecordLock } from '../hpo/queue-redis.ts';
+import { enqueueTrials, followTrials, probeRedis, QUEUE_NAME, redisConnection, takeRecordLock } from '../hpo/queue-redis.ts';
 import { formatResults, gridTrials, parseValues, randomTrials, recordSearch, runSearch, type SearchSpace, type Trial, type TrialResult } from '../hpo/search.ts';
 import { writeHtmlReport, type RunLog } from '../report/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
@@ -82,11 +82,15 @@ async function searchOnQueue(url: string, local: PipelineConfig, localArgs: Trai
   if (trials.length === 0) throw new ConfigError('search', 'no trials: give at least one value list (e.g. --lr 1e-4,3e-4)');
   const id = searchId(pipeline, args, trials);
   const jobs = trials.map((_, i) => trialJobData(id, trials, i, pipeline, args));
+  await probeRedis(server);
   const connection = redisConnection(server);
   const queue = new Queue(QUEUE_NAME, { connection });
   const events = new QueueEvents(QUEUE_NAME, { connection });
+  const onError = (e: Error): void => print(`queue: ${e.message} (retrying)`);
+  queue.on('error', onError);
+  events.on('error', onError);
   try {
-    await ensureReachable(queue.waitUntilReady(), server);
+    await queue.waitUntilReady();
     await mkdir(args.output_dir, { recursive: true });
     await enqueueTrials(queue, jobs);
     print(`search ${id}: ${jobs.length} trial(s) on ${url} (queue "${QUEUE_NAME}"); start \`finetune worker --queue ${url}\` on machines that see ${args.output_dir}`);

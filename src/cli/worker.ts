@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { ConfigError, FinetuneError } from '../errors.ts';
 import { parseQueueUrl, parseTrialJobData } from '../hpo/queue.ts';
-import { ensureReachable, QUEUE_NAME, redisConnection, type TrialJobResult } from '../hpo/queue-redis.ts';
+import { probeRedis, QUEUE_NAME, redisConnection, type TrialJobResult } from '../hpo/queue-redis.ts';
 import { trialArguments } from '../hpo/search.ts';
 import { resolveSettings } from '../pipeline/config.ts';
 import { cliMessage, flagTable } from './errors.ts';
@@ -86,6 +86,7 @@ async function runWorker(opts: WorkerOpts): Promise<void> {
     }
   };
 
+  await probeRedis(server);
   const worker = new Worker(QUEUE_NAME, processor, {
     connection: redisConnection(server),
     concurrency: opts.concurrency,
@@ -94,8 +95,8 @@ async function runWorker(opts: WorkerOpts): Promise<void> {
     maxStalledCount: opts.maxAttempts - 1, // a dead worker's run counts as an attempt
     autorun: false,
   });
-  worker.on('error', (e) => print(`worker: ${e.message}`));
-  await ensureReachable(worker.waitUntilReady(), server);
+  worker.on('error', (e) => print(`worker: ${e.message} (retrying)`));
+  await worker.waitUntilReady();
 
   const done = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => {

@@ -34,16 +34,21 @@ export function redisConnection(server: QueueServer): ConnectionOptions {
   };
 }
 
-/** Waits for a BullMQ client to connect; a server that does not answer in time is a --queue error. */
-export async function ensureReachable(ready: Promise<unknown>, server: QueueServer, timeoutMs = 10_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConfigError('--queue', `no Redis server answered at ${server.host}:${server.port} within ${timeoutMs / 1000} s; start redis-server there or fix the URL`)), timeoutMs);
-  });
+/**
+ * Checks that the `--queue` server answers (one connection, no retries) before any BullMQ client is
+ * made, so a wrong URL or a server that is down is one clear error instead of endless reconnects.
+ */
+export async function probeRedis(server: QueueServer, timeoutMs = 5000): Promise<void> {
+  const client = new Redis({ ...(redisConnection(server) as RedisOptions), lazyConnect: true, connectTimeout: timeoutMs, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  let last = '';
+  client.on('error', (e: Error) => (last = e.message));
   try {
-    await Promise.race([ready, timeout]);
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    throw new ConfigError('--queue', `no Redis server answered at ${server.host}:${server.port} (${last || (e instanceof Error ? e.message : String(e))}); start redis-server there or fix the URL`);
   } finally {
-    clearTimeout(timer);
+    client.disconnect();
   }
 }
 
@@ -78,9 +83,11 @@ export async function followTrials(queue: Queue, events: QueueEvents, jobs: Tria
   const check = async (jobId: string, attemptError?: string): Promise<void> => {
     const d = byId.get(jobId);
     if (!d || settled.has(jobId)) return;
+    // The state first, then the job's fields: a job that completes between the two reads then still
+    // shows its return value (BullMQ writes it in the same step as the move to completed).
+    const state = await queue.getJobState(jobId);
     const job = await queue.getJob(jobId);
-    if (!job) throw new ConfigError('--queue', `job ${jobId} is no longer in the queue (removed by hand?); run the same search command again to enqueue it`);
-    const state = await job.getState();
+    if (!job || state === 'unknown') throw new ConfigError('--queue', `job ${jobId} is no longer in the queue (removed by hand?); run the same search command again to enqueue it`);
     if (state === 'completed') {
       if (!isResult(job.returnvalue)) throw new ConfigError(`job ${jobId}`, 'completed without trial metrics; was it run by another version of finetune?');
       settled.add(jobId);

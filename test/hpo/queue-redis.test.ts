@@ -1,7 +1,8 @@
 // The distributed search end to end on one machine: a private redis-server on a free 127.0.0.1 port,
 // real `finetune worker` processes and the `finetune search --queue` follower. (a) 2 workers run a
 // 4-trial search whose recorded results equal a local search's, recorded once; (b) a worker SIGKILLed
-// mid-trial has its trial retried by the other; (c) a trial with bad settings fails, error reported.
+// mid-trial has its trial retried by the other; (c) a trial with bad settings fails, error reported;
+// (d) a SIGTERMed worker exits 143 and hands its trial back at once; an unreachable server is one error.
 // Skips when redis-server is not installed (.ci/run installs Debian's).
 
 import assert from 'node:assert/strict';
@@ -142,10 +143,38 @@ describe('distributed search on a Redis queue', { skip, timeout: 85_000 }, () =>
   });
 
   it('(c) a trial with bad settings fails at once and the follower reports its error', async () => {
+    const w2Before = w2.out().length;
     const r = await search(['--lr', '1e-3', '--batch-sizes', '8,0', '--max-steps', '2', '--output-dir', join(dir, 'bad'), '--queue', url]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /trial 1 failed \(\d\/2\): .*batch_size.*positive integer/);
-    assert.doesNotMatch(w2.out(), /trial 1 of search \w+ \(attempt 2/);
+    assert.match(w2.out().slice(w2Before), /not retried: fix the search's settings/);
+    assert.doesNotMatch(w2.out().slice(w2Before), /attempt 2/);
     assert.deepEqual(recorded(join(dir, 'bad')).results.map((x) => x.trial), [0]);
+  });
+
+  it('(d) SIGTERM on a worker mid-trial: exit 143, its trial handed back at once and run by the other', async () => {
+    const w3 = start(WORKER());
+    await until('the third worker to connect', () => /worker: running trials/.test(w3.out()));
+    const out = join(dir, 'term');
+    const follower = search(['--lr', '1e-3,2e-3', '--max-steps', '3000', '--eval-strategy', 'no', '--save-strategy', 'no', '--output-dir', out, '--queue', url], 60_000);
+    const started = (w: Proc, from: number): RegExpMatchArray | null => w.out().slice(from).match(/trial (\d) of search \w+ \(attempt 1\/3\): \{"learning_rate":0\.00[12]\}/);
+    const w2Before = w2.out().length;
+    await until('both workers to start a trial', () => started(w3, 0) !== null && started(w2, w2Before) !== null);
+    const handed = Number(started(w3, 0)?.[1]);
+    w3.child.kill('SIGTERM');
+    assert.equal(await w3.exited, 143, w3.out());
+    assert.match(w3.out(), new RegExp(`trial ${handed}: stopped by SIGTERM, handed back to the queue`));
+    const r = await follower;
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /\(2\/2\)/);
+    assert.match(w2.out().slice(w2Before), new RegExp(`trial ${handed} of search \\w+ \\(attempt 2/3\\)`));
+    assert.deepEqual(recorded(out).results.map((x) => x.trial).sort(), [0, 1]);
+  });
+
+  it('a server that does not answer is one clear --queue error, not endless reconnects', async () => {
+    const port = await freePort();
+    const r = await search(['--lr', '1e-3', '--max-steps', '2', '--output-dir', join(dir, 'nowhere'), '--queue', `redis://127.0.0.1:${port}`], 20_000);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /--queue.*no Redis server answered at 127\.0\.0\.1:\d+.*start redis-server/);
   });
 });
