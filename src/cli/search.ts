@@ -1,5 +1,6 @@
 // `finetune search`: grid or random hyperparameter search; every trial is a full `finetune train`
-// run scored on the validation split; prints the results table and keeps the best model.
+// run scored on the validation split; prints the results table and keeps the best model. With --queue
+// the trials go to a Redis queue for `finetune worker`s and this process follows and records them.
 
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
@@ -97,6 +98,7 @@ async function searchOnQueue(url: string, local: PipelineConfig, localArgs: Trai
     const tally = await followTrials(queue, events, jobs, args, print);
     const failed = tally.failed();
     if (failed.length > 0) print(`\n${failed.length} trial(s) failed: ${failed.map((f) => `trial ${f.trial}: ${f.error}`).join('; ')}`);
+    if (tally.results().length === 0) throw new ConfigError('search', `no trial of search ${id} finished, so there is no best model to keep; fix the errors above and run the search again`);
     const lock = await takeRecordLock(server, id);
     if (!lock.mine) {
       print(`\nsearch ${id} was already recorded (by ${lock.holder}): results in ${join(args.output_dir, 'search_results.json')}, best model in ${join(args.output_dir, 'best')}`);

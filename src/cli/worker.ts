@@ -114,7 +114,10 @@ async function runWorker(opts: WorkerOpts): Promise<void> {
     });
   });
   print(`worker: running trials from ${opts.queue} (queue "${QUEUE_NAME}", concurrency ${opts.concurrency}, up to ${opts.maxAttempts} attempt(s) per trial)`);
-  void worker.run();
+  worker.run().catch((e: unknown) => {
+    print(`worker stopped: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
   await done;
   process.exitCode = 143;
 }
