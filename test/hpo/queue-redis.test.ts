@@ -6,15 +6,15 @@
 // Skips when redis-server is not installed (.ci/run installs Debian's).
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { BIN, tempDir, writeSentimentCsv } from '../helpers/cli.ts';
 
-const redisBin = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
+const redisBin = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/sbin'].map((d) => join(d, 'redis-server')).find((f) => existsSync(f) && statSync(f).isFile()) ?? '';
 const skip = redisBin === '' ? 'redis-server is not installed (apt-get install redis-server); skipping the distributed search tests' : false;
 
 const dir = tempDir('finetune-queue-redis-');
