@@ -13,6 +13,7 @@ import { registerDeploy } from './deploy.ts';
 import { registerGenerate } from './generate.ts';
 import { registerLaunch } from './launch.ts';
 import { registerStudio } from './studio.ts';
+import { registerWorker } from './worker.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerLaunch(program);
   registerStudio(program);
+  registerWorker(program);
   return program;
 }
 

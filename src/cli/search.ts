@@ -1,12 +1,16 @@
 // `finetune search`: grid or random hyperparameter search; every trial is a full `finetune train`
-// run scored on the validation split; prints the results table and keeps the best model.
+// run scored on the validation split; prints the results table and keeps the best model. With --queue
+// the trials go to a Redis queue for `finetune worker`s and this process follows and records them.
 
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SearchTally } from '../hpo/queue.ts';
-import { formatResults, gridTrials, parseValues, randomTrials, runSearch, type SearchSpace, type TrialResult } from '../hpo/search.ts';
+import { mkdir } from 'node:fs/promises';
+import { Queue, QueueEvents } from 'bullmq';
+import { parseQueueUrl, SearchTally, searchId, trialJobData } from '../hpo/queue.ts';
+import { enqueueTrials, followTrials, probeRedis, QUEUE_NAME, redisConnection, takeRecordLock } from '../hpo/queue-redis.ts';
+import { formatResults, gridTrials, parseValues, randomTrials, recordSearch, runSearch, type SearchSpace, type Trial, type TrialResult } from '../hpo/search.ts';
 import { writeHtmlReport, type RunLog } from '../report/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
 import { describeSettings, resolveSettings, type PipelineConfig } from '../pipeline/config.ts';
@@ -54,8 +58,9 @@ export async function runClassificationTrial(
   trialArgs: TrainingArguments,
   data: TextDataset | undefined,
   message: (m: string) => void,
+  signal?: AbortSignal,
 ): Promise<Record<string, number>> {
-  const run = await trainTextClassifier(pipeline, trialArgs, { message }, data ? { train: data } : undefined);
+  const run = await trainTextClassifier(pipeline, trialArgs, { message, ...(signal ? { signal } : {}) }, data ? { train: data } : undefined);
   return run.validation?.metrics ?? {};
 }
 
@@ -70,6 +75,50 @@ export function portablePipeline(pipeline: PipelineConfig, cwd = process.cwd()):
   return { ...pipeline, model, train_file: abs(pipeline.train_file), validation_file: abs(pipeline.validation_file), test_file: abs(pipeline.test_file) };
 }
 
+/** `finetune search --queue`: enqueue every trial, follow them, record the results once. */
+async function searchOnQueue(url: string, local: PipelineConfig, localArgs: TrainingArguments, trials: Trial[], print: (s: string) => void): Promise<void> {
+  const server = parseQueueUrl(url);
+  const pipeline = portablePipeline(local) as unknown as Record<string, unknown>;
+  const args: TrainingArguments = { ...localArgs, output_dir: resolve(localArgs.output_dir) };
+  if (trials.length === 0) throw new ConfigError('search', 'no trials: give at least one value list (e.g. --lr 1e-4,3e-4)');
+  const id = searchId(pipeline, args, trials);
+  const jobs = trials.map((_, i) => trialJobData(id, trials, i, pipeline, args));
+  await probeRedis(server);
+  const connection = redisConnection(server);
+  const queue = new Queue(QUEUE_NAME, { connection });
+  const events = new QueueEvents(QUEUE_NAME, { connection });
+  const onError = (e: Error): void => print(`queue: ${e.message} (retrying)`);
+  queue.on('error', onError);
+  events.on('error', onError);
+  try {
+    await queue.waitUntilReady();
+    await mkdir(args.output_dir, { recursive: true });
+    await enqueueTrials(queue, jobs);
+    print(`search ${id}: ${jobs.length} trial(s) on ${url} (queue "${QUEUE_NAME}"); start \`finetune worker --queue ${url}\` on machines that see ${args.output_dir}`);
+    const tally = await followTrials(queue, events, jobs, args, print);
+    const failed = tally.failed();
+    if (failed.length > 0) print(`\n${failed.length} trial(s) failed: ${failed.map((f) => `trial ${f.trial}: ${f.error}`).join('; ')}`);
+    if (tally.results().length === 0) throw new ConfigError('search', `no trial of search ${id} finished, so there is no best model to keep; fix the errors above and run the search again`);
+    const lock = await takeRecordLock(server, id);
+    if (!lock.mine) {
+      print(`\nsearch ${id} was already recorded (by ${lock.holder}): results in ${join(args.output_dir, 'search_results.json')}, best model in ${join(args.output_dir, 'best')}`);
+      return;
+    }
+    const { results, bestDir } = await recordSearch(args, tally.results());
+    print(`\n${formatResults(results, args.metric_for_best_model)}`);
+    let reportNote = '';
+    if (args.report) {
+      const path = join(args.output_dir, 'report.html');
+      await writeHtmlReport(path, searchRunLog(results, args, describeSettings(local, args), bestDir));
+      reportNote = `; report: ${path}`;
+    }
+    print(`\nbest model: ${bestDir} (results in ${args.output_dir}/search_results.json${reportNote})`);
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+}
+
 export function registerSearch(program: Command): void {
   const cmd = program
     .command('search')
@@ -80,6 +129,7 @@ export function registerSearch(program: Command): void {
     .option('--warmup-ratios <values>', 'warmup ratios to try, e.g. 0,0.1')
     .option('--weight-decays <values>', 'weight decays to try, e.g. 0,0.01')
     .option('--random <n>', 'random search: try n of the combinations (default: the whole grid)')
+    .option('--queue <url>', 'distributed: enqueue the trials on this Redis server (redis://host:6379) for `finetune worker`s, follow them and record the results')
     .addHelpText('after', '\nExample:\n  $ finetune search --train-file sms.tsv --format tsv --no-header --column-names label,text --lr 1e-4,3e-4 --batch-sizes 16,32 --metric-for-best-model f1_macro\n');
   addSettingFlags(cmd).action(async (opts: Record<string, unknown>) => {
     const { layers, isDemo } = await settingsLayers(opts, cmd, { ...DEMO_TRAINING_OVERRIDES, output_dir: 'finetune-search', validation_split: 0.1 });
@@ -97,6 +147,11 @@ export function registerSearch(program: Command): void {
     const print = (s: string): void => printLine(s);
     for (const line of describeSettings(pipeline, args, layers.map((l) => l.source))) print(line);
     print(`search: ${trials.length} trial(s), scored by validation ${args.metric_for_best_model}`);
+    if (typeof opts.queue === 'string') {
+      if (isDemo) throw new ConfigError('--queue', 'a distributed search needs your data: give --train-file (on storage every worker mounts at the same path)');
+      await searchOnQueue(opts.queue, pipeline, args, trials, print);
+      return;
+    }
     const data = isDemo ? spamAssassinDataset() : undefined;
     const tally = new SearchTally(args, trials.length);
     const { results, bestDir } = await runSearch(

@@ -1,8 +1,8 @@
 // The parts of the distributed search (`finetune search --queue`, `finetune worker --queue`) that do not
 // talk to Redis: the `--queue` URL, the search id and per-trial job ids (so re-enqueueing a search is
 // idempotent), the job data a worker trains from and its validation, and the follower's tally of results.
-// It is not the queue itself: enqueueing, following and working are not built yet (see docs/distributed.md,
-// "Distributed hyperparameter search"), because BullMQ 6 needs the `ioredis` package, not installed here.
+// It does not talk to Redis: enqueueing, following and the record-once lock are in queue-redis.ts, the
+// worker in src/cli/worker.ts (see docs/distributed.md, "Distributed hyperparameter search").
 
 import { createHash } from 'node:crypto';
 import { isAbsolute } from 'node:path';
