@@ -24,7 +24,7 @@ import { enableGradientCheckpointing } from '../src/models/checkpointing.ts';
 import { ModuleList } from '../src/models/common.ts';
 import { LlamaDecoderLayer, LlamaForCausalLM } from '../src/models/llama.ts';
 import { createModel } from '../src/models/pretrained.ts';
-import type { DecoderInputs } from '../src/generate/decoder.ts';
+import type { DecoderInputs } from '../src/models/decoder.ts';
 import { deferredInit, manualSeed } from '../src/nn/init.ts';
 import { Linear, Module } from '../src/nn/module.ts';
 import { AdamW } from '../src/optim/adamw.ts';

@@ -2,7 +2,7 @@
 // `import '../backend/index.ts'` once at an entry point is all it takes. The reference backend stays
 // available for float64 and for checking.
 
-import { registerNativeLoader } from '../tensor/device.ts';
+import { registerNativeLoader } from './default.ts';
 import { loadNativeBackend } from './native.ts';
 
 registerNativeLoader(loadNativeBackend);

@@ -1,7 +1,7 @@
 // The native backend: the Backend interface over the C++ addon built by node-gyp (native/, binding.gyp).
 // float32 only. Every argument is validated inside the addon's N-API glue before a kernel runs (so no
 // call can read or write out of range); its FT_* error codes become ShapeError / DTypeError here.
-// Not here: kernels (native/src/*.cc), choosing the default backend (src/tensor/device.ts).
+// Not here: kernels (native/src/*.cc), choosing the default backend (src/backend/default.ts).
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -295,7 +295,7 @@ export function nativeLoadError(): string | null {
   return addon === null ? loadError : null;
 }
 
-/** The native backend when its addon loads, else null (for src/tensor/device.ts registerNativeLoader). */
+/** The native backend when its addon loads, else null (for src/backend/default.ts registerNativeLoader). */
 export function loadNativeBackend(): Backend | null {
   return load() === null ? null : nativeBackend;
 }

@@ -4,7 +4,7 @@
 // Not here: the backends themselves; browsers call src/backend/webgpu/device.ts directly.
 
 import { ConfigError } from '../errors.ts';
-import { setDefaultBackend } from '../tensor/device.ts';
+import { setDefaultBackend } from './default.ts';
 import type { Backend } from './backend.ts';
 import { nativeAvailable, nativeBackend } from './native.ts';
 import { referenceBackend } from './reference.ts';

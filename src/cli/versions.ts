@@ -2,7 +2,7 @@
 // Node's, and the compute backend in use. Read once; no network.
 
 import { readFileSync } from 'node:fs';
-import { getDefaultBackend } from '../tensor/device.ts';
+import { getDefaultBackend } from '../backend/default.ts';
 
 let cached: Record<string, string> | null = null;
 

@@ -6,7 +6,7 @@
 
 import { ConfigError, DataError } from '../errors.ts';
 import * as F from '../tensor/index.ts';
-import { intTensor, type CausalLM, type KVCache } from './decoder.ts';
+import { intTensor, type CausalLM, type KVCache } from '../models/decoder.ts';
 import { nextToken, Rng, validateSampling, type SamplingOptions } from './sampling.ts';
 
 /** Decoding settings; sampling settings as in sampling.ts. */

@@ -6,7 +6,7 @@
 import { ConfigError } from '../errors.ts';
 import type { GenerationConfigJson } from '../io/hf-config.ts';
 import type { ChatMessage } from '../tokenizers/tokenizer.ts';
-import type { CausalLM } from './decoder.ts';
+import type { CausalLM } from '../models/decoder.ts';
 import { generate, type GenerateOptions, type FinishReason } from './generate.ts';
 
 /** The tokenizer calls text generation needs (the Tokenizer class has them). */

@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor/index.ts';
 import {
   causalLmLoss, decoderKeyMask, defaultPositions, gatherPositions, KVCache, lastNonPadIndex, projection,
   type CausalLM, type DecoderInputs,
-} from '../generate/decoder.ts';
+} from './decoder.ts';
 import { activation, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { checkHeadLabels, sequenceClassificationLoss } from './heads.ts';

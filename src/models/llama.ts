@@ -16,7 +16,7 @@ import { Tensor } from '../tensor/index.ts';
 import {
   causalLmLoss, decoderKeyMask, defaultPositions, gatherPositions, intValues, KVCache, lastNonPadIndex, projection,
   type CausalLM, type DecoderInputs,
-} from '../generate/decoder.ts';
+} from './decoder.ts';
 import { maskedAttention } from './attention.ts';
 import { activation, embedWithPadding, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';

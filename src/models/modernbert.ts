@@ -15,7 +15,7 @@ import { Dropout, Embedding, Linear, Module } from '../nn/module.ts';
 import { nextSeed, normalInit } from '../nn/init.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
-import { defaultPositions, intValues } from '../generate/decoder.ts';
+import { defaultPositions, intValues } from './decoder.ts';
 import { maskedAttention } from './attention.ts';
 import { activation, batchShape, checkCompanion, embedWithPadding, firstToken, keyMaskOf, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, expectModelType, unsupportedTask, type CheckpointRules, type ModelFamily, type PretrainedTaskModel } from './family.ts';

@@ -16,7 +16,7 @@ import { Tensor } from '../tensor/index.ts';
 import {
   causalLmLoss, decoderKeyMask, defaultPositions, gatherPositions, intValues, KVCache, lastNonPadIndex, projection,
   type CausalLM, type DecoderInputs,
-} from '../generate/decoder.ts';
+} from './decoder.ts';
 import { maskedAttention } from './attention.ts';
 import { activation, meanPool, ModuleList } from './common.ts';
 import { configJsonFor, type CheckpointRules, type PretrainedTaskModel } from './family.ts';

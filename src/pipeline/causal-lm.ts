@@ -12,7 +12,7 @@ import { lmFeatures, readCausalLmDataset, type CausalLmFileOptions, type LmDatas
 import { splitIndices } from '../data/index.ts';
 import { ConfigError, DataError, ModelError } from '../errors.ts';
 import { PerplexityMetric } from '../eval/perplexity.ts';
-import type { CausalLM } from '../generate/decoder.ts';
+import type { CausalLM } from '../models/decoder.ts';
 import { generate } from '../generate/generate.ts';
 import type { Tokenizer } from '../tokenizers/tokenizer.ts';
 import { resolveModel } from '../hub/index.ts';

@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, ModelError } from '../errors.ts';
-import type { CausalLM } from '../generate/decoder.ts';
+import type { CausalLM } from '../models/decoder.ts';
 import { labelNames, readHfConfig, readModelFolderConfigs, type GenerationConfigJson, type HfConfig } from '../io/hf-config.ts';
 import { loadLoraAdapter } from '../lora/adapter.ts';
 import { isAdapterFolder, readLoraConfig } from '../lora/config.ts';

@@ -4,7 +4,7 @@
 // Not here: the math of post-processing (postprocess.ts), the model loop (pipeline.ts), any task (tasks/*.ts).
 
 import { DataError } from '../errors.ts';
-import type { CausalLM } from '../generate/decoder.ts';
+import type { CausalLM } from '../models/decoder.ts';
 import type { GenerationConfigJson } from '../io/hf-config.ts';
 import type { ProblemType, TaskName } from '../models/types.ts';
 import type { EncodeResult, Tokenizer } from '../tokenizers/index.ts';

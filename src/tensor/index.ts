@@ -6,7 +6,7 @@ import './gradients.ts';
 export { Tensor, numel, shapeStr, contiguousStrides, syncHost, type Shape } from './tensor.ts';
 export { tidy, keep, untracked, memoryStats, pool, type DType } from './memory.ts';
 export { noGrad, isGradEnabled, backward } from './autograd.ts';
-export { getDefaultBackend, setDefaultBackend, withBackend } from './device.ts';
+export { getDefaultBackend, setDefaultBackend, withBackend } from '../backend/default.ts';
 export * from './ops/elementwise.ts';
 export * from './ops/views.ts';
 export { sum, mean, max, sumToShape } from './ops/reduce.ts';

@@ -6,7 +6,7 @@ import type { Backend, FloatArray } from '../backend/backend.ts';
 import { DTypeError, ShapeError } from '../errors.ts';
 import { type AnyArray, type DType, Storage, track, untracked } from './memory.ts';
 import { backward, type GradNode } from './autograd.ts';
-import { getDefaultBackend } from './device.ts';
+import { getDefaultBackend } from '../backend/default.ts';
 
 export type Shape = readonly number[];
 

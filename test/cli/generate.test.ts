@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import '../../src/backend/index.ts';
-import type { CausalLM } from '../../src/generate/decoder.ts';
+import type { CausalLM } from '../../src/models/decoder.ts';
 import { textGeneration, type TextGenerationOptions } from '../../src/generate/pipeline.ts';
 import { saveLoraAdapter } from '../../src/lora/adapter.ts';
 import { loraConfig } from '../../src/lora/config.ts';

@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { exportOnnx } from '../../src/export/index.ts';
-import { intTensor, type CausalLM } from '../../src/generate/decoder.ts';
+import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { makeHfConfig } from '../../src/io/hf-config.ts';
 import type { ModelType } from '../../src/io/hf-config-schema.ts';
 import type { JsonObject } from '../../src/io/json.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AutoModelForCausalLM, env, Tensor as HfTensor } from '@huggingface/transformers';
 import { exportOnnx } from '../../src/export/index.ts';
-import type { CausalLM } from '../../src/generate/decoder.ts';
+import type { CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { makeHfConfig } from '../../src/io/hf-config.ts';
 import type { ModelType } from '../../src/io/hf-config-schema.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { DataError } from '../../src/errors.ts';
-import { intTensor, type CausalLM } from '../../src/generate/decoder.ts';
+import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { makeHfConfig } from '../../src/io/hf-config.ts';
 import { createModel } from '../../src/models/pretrained.ts';

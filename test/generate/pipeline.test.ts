@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { DataError } from '../../src/errors.ts';
-import type { CausalLM } from '../../src/generate/decoder.ts';
+import type { CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { textGeneration, textGenerationBatch } from '../../src/generate/pipeline.ts';
 import { fromPretrained } from '../../src/models/pretrained.ts';

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { collate } from '../../src/data/collate.ts';
 import { lmFeatures, packTexts, type LmExample } from '../../src/data/causal-lm.ts';
-import { intTensor } from '../../src/generate/decoder.ts';
+import { intTensor } from '../../src/models/decoder.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 import { loadLoraAdapter, saveLoraAdapter } from '../../src/lora/adapter.ts';
 import { loraConfig } from '../../src/lora/config.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError, ModelError } from '../../src/errors.ts';
-import { intTensor } from '../../src/generate/decoder.ts';
+import { intTensor } from '../../src/models/decoder.ts';
 import { makeHfConfig } from '../../src/io/hf-config.ts';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import { loadLoraAdapter, saveLoraAdapter } from '../../src/lora/adapter.ts';

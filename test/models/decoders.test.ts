@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
-import { intTensor, type CausalLM } from '../../src/generate/decoder.ts';
+import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { makeHfConfig, parseHfConfig, type Phi3Config } from '../../src/io/hf-config.ts';
 import type { ModelType } from '../../src/io/hf-config-schema.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
-import { intTensor, lastNonPadIndex } from '../../src/generate/decoder.ts';
+import { intTensor, lastNonPadIndex } from '../../src/models/decoder.ts';
 import { makeHfConfig, type Gpt2Config } from '../../src/io/hf-config.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 import { GPT2ForSequenceClassification, GPT2LMHeadModel, GPT2Model } from '../../src/models/gpt2.ts';

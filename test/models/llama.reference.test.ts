@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
-import { intTensor } from '../../src/generate/decoder.ts';
+import { intTensor } from '../../src/models/decoder.ts';
 import { LlamaForCausalLM, LlamaForSequenceClassification } from '../../src/models/llama.ts';
 import { loadPretrained } from '../../src/models/pretrained.ts';
 import * as F from '../../src/tensor/index.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
-import { intTensor } from '../../src/generate/decoder.ts';
+import { intTensor } from '../../src/models/decoder.ts';
 import { makeHfConfig, parseHfConfig, type LlamaConfig } from '../../src/io/hf-config.ts';
 import { LlamaForCausalLM, ropeInverseFrequencies } from '../../src/models/llama.ts';
 import { createModel, fromPretrained } from '../../src/models/pretrained.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { intTensor } from '../../src/generate/decoder.ts';
+import { intTensor } from '../../src/models/decoder.ts';
 import { makeHfConfig, type ModernBertConfig } from '../../src/io/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { modernBertRopeBases } from '../../src/models/modernbert.ts';

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
-import { intTensor, type CausalLM } from '../../src/generate/decoder.ts';
+import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { textGeneration, textGenerationBatch, type TextGenerationOutput } from '../../src/generate/pipeline.ts';
 import { saveLoraAdapter } from '../../src/lora/adapter.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { nativeAvailable, setNumThreads } from '../../src/backend/index.ts';
 import { ModelError } from '../../src/errors.ts';
-import type { CausalLM } from '../../src/generate/decoder.ts';
+import type { CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { textGeneration } from '../../src/generate/pipeline.ts';
 import { fromPretrained } from '../../src/models/pretrained.ts';

@@ -1,7 +1,7 @@
 // What decoder-only models (gpt2.ts, llama.ts) share and what generation needs from them: the
 // CausalLM interface, the KV cache, replaceable projections (so LoRA's replaceChild takes effect),
 // attention-mask and position helpers, the shifted causal-LM loss and last-non-padding-token pooling
-// as transformers computes them. Not here: a model family (src/models), sampling (sampling.ts),
+// as transformers computes them. Not here: a model family (its own file), sampling (src/generate/sampling.ts),
 // encoder-shared pieces (src/models/common.ts, heads.ts).
 
 import { ModelError, ShapeError } from '../errors.ts';

@@ -2,8 +2,8 @@
 // reference backend; callers (the CLI, tests, benchmarks) may switch it. No environment variables are
 // read here: the entry points decide.
 
-import type { Backend } from '../backend/backend.ts';
-import { referenceBackend } from '../backend/reference.ts';
+import type { Backend } from './backend.ts';
+import { referenceBackend } from './reference.ts';
 
 let defaultBackend: Backend | null = null;
 let nativeLoader: (() => Backend | null) | null = null;
