@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { nativeAvailable, nativeBackend } from '../src/backend/native.ts';
-import { makeHfConfig } from '../src/io/hf-config.ts';
+import { makeHfConfig } from '../src/models/hf-config.ts';
 import { enableGradientCheckpointing } from '../src/models/checkpointing.ts';
 import { createModel } from '../src/models/pretrained.ts';
 import * as F from '../src/tensor/index.ts';

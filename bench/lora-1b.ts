@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 import { bf16Support, nativeAvailable, nativeBackend, nativeLoadError, setNumThreads } from '../src/backend/native.ts';
 import { fromBf16Bits, quantize, toBf16Bits, type QuantFormat, type QuantizedWeight } from '../src/backend/quant.ts';
-import { makeHfConfig, type LlamaConfig } from '../src/io/hf-config.ts';
+import { makeHfConfig, type LlamaConfig } from '../src/models/hf-config.ts';
 import { loraConfig } from '../src/lora/config.ts';
 import { applyLora } from '../src/lora/inject.ts';
 import { LoraLinear } from '../src/lora/layer.ts';

@@ -11,8 +11,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { nativeAvailable, nativeBackend, nativeLoadError, setNumThreads, getNumThreads } from '../src/backend/native.ts';
-import type { BertConfig } from '../src/io/hf-config.ts';
-import { makeHfConfig } from '../src/io/hf-config.ts';
+import type { BertConfig } from '../src/models/hf-config.ts';
+import { makeHfConfig } from '../src/models/hf-config.ts';
 import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors.ts';
 import { BertForSequenceClassification } from '../src/models/bert.ts';
 import type { ModelBatch } from '../src/models/types.ts';

@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { hfConfigToString, makeHfConfig } from '../src/io/hf-config.ts';
+import { hfConfigToString, makeHfConfig } from '../src/models/hf-config.ts';
 import { readSafetensors, toInt32 } from '../src/io/safetensors.ts';
 import { hfFields, median, type BenchConfig } from './train-configs.ts';
 import type { FinetuneReport } from './train-finetune.ts';

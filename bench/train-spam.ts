@@ -15,14 +15,14 @@ import { fileURLToPath } from 'node:url';
 
 import { nativeBackend, setNumThreads } from '../src/backend/native.ts';
 import { BatchSampler, collate, type Batch, type Features } from '../src/data/index.ts';
-import type { BertConfig } from '../src/io/hf-config.ts';
-import { makeHfConfig } from '../src/io/hf-config.ts';
+import type { BertConfig } from '../src/models/hf-config.ts';
+import { makeHfConfig } from '../src/models/hf-config.ts';
 import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors.ts';
 import { BertForSequenceClassification } from '../src/models/bert.ts';
 import { manualSeed } from '../src/nn/init.ts';
 import { AdamW, decayGroups } from '../src/optim/adamw.ts';
 import { clipScale, globalGradNorm } from '../src/optim/clip.ts';
-import { spamAssassinDataset } from '../src/pipeline/demo.ts';
+import { spamAssassinDataset } from '../src/tasks/demo.ts';
 import { trainWordPieceTokenizer } from '../src/tokenizers/index.ts';
 import { toModelBatch } from '../src/train/batches.ts';
 import * as F from '../src/tensor/index.ts';

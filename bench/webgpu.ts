@@ -11,8 +11,8 @@ import { loadavg } from 'node:os';
 
 import type { WebGpuBackend } from '../src/backend/webgpu/backend.ts';
 import { webgpuNodeBackend } from '../src/backend/webgpu/node.ts';
-import type { BertConfig } from '../src/io/hf-config.ts';
-import { makeHfConfig } from '../src/io/hf-config.ts';
+import type { BertConfig } from '../src/models/hf-config.ts';
+import { makeHfConfig } from '../src/models/hf-config.ts';
 import { BertForSequenceClassification } from '../src/models/bert.ts';
 import type { ModelBatch } from '../src/models/types.ts';
 import { manualSeed } from '../src/nn/init.ts';

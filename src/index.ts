@@ -10,16 +10,16 @@
 import './backend/index.ts';
 
 // Settings and the end-to-end tasks.
-export { resolveSettings, DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './pipeline/config.ts';
+export { resolveSettings, DEFAULT_PIPELINE_CONFIG, type PipelineConfig } from './tasks/config.ts';
 export { DEFAULT_TRAINING_ARGUMENTS, applyOverrides, readConfigFile, type TrainingArguments } from './train/args.ts';
-export { trainTextClassifier, type ClassifierRun, type PipelineEvents } from './pipeline/text-classification.ts';
-export { trainTokenClassifier } from './pipeline/token-classification.ts';
-export { trainQuestionAnswering } from './pipeline/question-answering.ts';
-export { trainMaskedLm } from './pipeline/masked-lm.ts';
-export { trainCausalLm } from './pipeline/causal-lm.ts';
-export { runDemo, spamAssassinDataset } from './pipeline/demo.ts';
-export { predict, predictTexts, predictWith, type Prediction, type PredictInput, type PredictOptions, type PredictRecord } from './pipeline/predict.ts';
-export { writeRunOutputs, allResults, modelCard } from './pipeline/run-outputs.ts';
+export { trainTextClassifier, type ClassifierRun, type PipelineEvents } from './tasks/text-classification.ts';
+export { trainTokenClassifier } from './tasks/token-classification.ts';
+export { trainQuestionAnswering } from './tasks/question-answering.ts';
+export { trainMaskedLm } from './tasks/fill-mask.ts';
+export { trainCausalLm } from './tasks/text-generation.ts';
+export { runDemo, spamAssassinDataset } from './tasks/demo.ts';
+export { predict, predictTexts, predictWith, type Prediction, type PredictInput, type PredictOptions, type PredictRecord } from './inference/predict.ts';
+export { writeRunOutputs, allResults, modelCard } from './tasks/run-outputs.ts';
 export { pushToHub } from './hub/upload.ts';
 export { TensorBoardWriter } from './report/tensorboard.ts';
 export { gridTrials, randomTrials, runSearch, type SearchSpace } from './hpo/search.ts';
@@ -43,10 +43,10 @@ export {
   AutoModelForMaskedLM,
 } from './models/pretrained.ts';
 export { generate } from './generate/generate.ts';
-export { textGeneration, textGenerationBatch } from './generate/pipeline.ts';
+export { textGeneration, textGenerationBatch } from './inference/text-generation.ts';
 export { applyLora, mergeLora } from './lora/inject.ts';
 export { saveLoraAdapter, loadLoraAdapter } from './lora/adapter.ts';
-export { pipeline, TextPipeline } from './pipelines/index.ts';
+export { pipeline, TextPipeline } from './inference/index.ts';
 export { startServer } from './serve/index.ts';
 export { exportModel, exportOnnx } from './export/index.ts';
 export { resolveModel } from './hub/index.ts';

@@ -1,14 +1,14 @@
 // `finetune generate`: continue text prompts or a chat with a GPT-2/Llama-family model folder, optionally
 // with a LoRA adapter on top; greedy or sampled (temperature, top-k, top-p), repetition penalty, stop
 // strings, a seed; the continuation streams to stdout as it is produced (or one JSON line per input).
-// A thin shell over loadCausalLm (src/pipeline/causal-lm.ts) and textGeneration (src/generate/pipeline.ts).
+// A thin shell over loadCausalLm (src/tasks/text-generation.ts) and textGeneration (src/inference/text-generation.ts).
 
 import type { Command } from 'commander';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, FileFormatError } from '../errors.ts';
-import { generationDefaults, textGeneration, type GenerationTokenizer, type TextGenerationInput, type TextGenerationOptions } from '../generate/pipeline.ts';
-import { loadCausalLm } from '../pipeline/causal-lm.ts';
+import { generationDefaults, textGeneration, type GenerationTokenizer, type TextGenerationInput, type TextGenerationOptions } from '../inference/text-generation.ts';
+import { loadCausalLm } from '../tasks/text-generation.ts';
 import type { ChatMessage } from '../tokenizers/tokenizer.ts';
 
 interface GenerateOpts {

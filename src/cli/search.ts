@@ -13,9 +13,9 @@ import { enqueueTrials, followTrials, probeRedis, QUEUE_NAME, redisConnection, t
 import { formatResults, gridTrials, parseValues, randomTrials, recordSearch, runSearch, type SearchSpace, type Trial, type TrialResult } from '../hpo/search.ts';
 import { writeHtmlReport, type RunLog } from '../report/index.ts';
 import { greaterIsBetter, type TrainingArguments } from '../train/args.ts';
-import { describeSettings, resolveSettings, type PipelineConfig } from '../pipeline/config.ts';
-import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../pipeline/demo.ts';
-import { trainTextClassifier } from '../pipeline/text-classification.ts';
+import { describeSettings, resolveSettings, type PipelineConfig } from '../tasks/config.ts';
+import { DEMO_TRAINING_OVERRIDES, spamAssassinDataset } from '../tasks/demo.ts';
+import { trainTextClassifier } from '../tasks/text-classification.ts';
 import type { TextDataset } from '../data/index.ts';
 import { printLine } from './progress.ts';
 import { addSettingFlags, settingsLayers } from './train.ts';

@@ -11,7 +11,7 @@ import { ConfigError, FinetuneError } from '../errors.ts';
 import { parseQueueUrl, parseTrialJobData } from '../hpo/queue.ts';
 import { probeRedis, QUEUE_NAME, redisConnection, type TrialJobResult } from '../hpo/queue-redis.ts';
 import { trialArguments } from '../hpo/search.ts';
-import { resolveSettings } from '../pipeline/config.ts';
+import { resolveSettings } from '../tasks/config.ts';
 import { cliMessage, flagTable } from './errors.ts';
 import { printLine } from './progress.ts';
 import { runClassificationTrial } from './search.ts';

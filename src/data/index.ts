@@ -34,8 +34,8 @@ export { BatchSampler, lengthGroupedOrder } from './sampler.ts';
 export type { SamplerOptions, SamplerState, SampledBatch } from './sampler.ts';
 export { collate, alignWordLabels, IGNORE_INDEX } from './collate.ts';
 export type { Features, Batch, CollateOptions } from './collate.ts';
-export { Rng, deriveSeed } from '../util/rng.ts';
-export type { RngState } from '../util/rng.ts';
+export { Rng, deriveSeed } from '../rng.ts';
+export type { RngState } from '../rng.ts';
 export { MAX_PREP_ORIGINS } from './types.ts';
 export type {
   Dataset,

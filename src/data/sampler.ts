@@ -6,7 +6,7 @@
 // Not here: padding or tensors (collate.ts).
 
 import { ConfigError } from '../errors.ts';
-import { deriveSeed, Rng } from '../util/rng.ts';
+import { deriveSeed, Rng } from '../rng.ts';
 
 /** Options for {@link BatchSampler}. */
 export interface SamplerOptions {

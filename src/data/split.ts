@@ -4,7 +4,7 @@
 // Not here: k-fold cross-validation or group-aware splits.
 
 import { ConfigError, DataError } from '../errors.ts';
-import { Rng } from '../util/rng.ts';
+import { Rng } from '../rng.ts';
 import type { Dataset } from './types.ts';
 
 /** Fractions of the data held out; the rest is training. Each in [0, 1); together below 1. */

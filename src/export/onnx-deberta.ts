@@ -7,7 +7,7 @@
 // Not here: the ConvLayer of v2-xlarge (refused by the model too), other encoders (onnx-encoders.ts).
 
 import { ModelError } from '../errors.ts';
-import type { DebertaV2Config } from '../io/hf-config.ts';
+import type { DebertaV2Config } from '../models/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { posAttTypes, relativeIndex } from '../models/deberta-v2.ts';
 import { FLOAT32_MIN, GraphBuilder } from './onnx-graph.ts';

@@ -8,7 +8,7 @@
 // Not here: Llama/Mistral/Qwen2 (not exported), the encoders (onnx-encoders.ts).
 
 import { ModelError } from '../errors.ts';
-import type { HfConfig } from '../io/hf-config.ts';
+import type { HfConfig } from '../models/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { gemmaSpec } from '../models/gemma.ts';
 import { phi3Spec } from '../models/phi3.ts';

@@ -5,7 +5,7 @@
 // Not here: protobuf bytes (onnx-proto.ts), files and folders (onnx.ts).
 
 import { ModelError } from '../errors.ts';
-import type { HfConfig } from '../io/hf-config.ts';
+import type { HfConfig } from '../models/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { FLOAT32_MIN, GraphBuilder } from './onnx-graph.ts';
 import { buildDebertaGraph } from './onnx-deberta.ts';

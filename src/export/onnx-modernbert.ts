@@ -7,7 +7,7 @@
 // Not here: the other encoders (onnx-encoders.ts), protobuf bytes (onnx-proto.ts), files (onnx.ts).
 
 import { ModelError } from '../errors.ts';
-import type { ModernBertConfig } from '../io/hf-config.ts';
+import type { ModernBertConfig } from '../models/hf-config.ts';
 import { toFloat32, type SafetensorsEntry } from '../io/safetensors.ts';
 import { modernBertRopeBases } from '../models/modernbert.ts';
 import { plainInvFreq } from '../models/rope-decoder.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ModelError } from '../errors.ts';
 import { writeAll, writeFileAtomic, writeWithAtomicFile } from '../io/atomic.ts';
 import { loadCheckpointTensors } from '../io/checkpoint.ts';
-import { readHfConfig } from '../io/hf-config.ts';
+import { readHfConfig } from '../models/hf-config.ts';
 import { buildEncoderGraph, type EncoderHead } from './onnx-encoders.ts';
 import { encodeOnnxModel } from './onnx-proto.ts';
 

@@ -2,7 +2,7 @@
 // the attention mask, one forward pass per new token reading and extending a KV cache (or, as the slow
 // twin, recomputing the whole sequence), logits processors and greedy/seeded sampling per row, stop
 // tokens, padding of finished rows. Not here: the processors themselves (sampling.ts), tokenisation
-// and text output (pipeline.ts).
+// and text output (src/inference/text-generation.ts).
 
 import { ConfigError, DataError } from '../errors.ts';
 import * as F from '../tensor/index.ts';

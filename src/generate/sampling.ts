@@ -4,7 +4,7 @@
 // TopKLogitsWarper and TopPLogitsWarper. Not here: the decoding loop and KV cache (generate.ts).
 
 import { ConfigError } from '../errors.ts';
-import { Rng } from '../util/rng.ts';
+import { Rng } from '../rng.ts';
 
 /** How the next token is chosen. Defaults are transformers' GenerationConfig defaults. */
 export interface SamplingOptions {

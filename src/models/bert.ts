@@ -6,7 +6,7 @@
 // Shapes: B batch, T tokens, C hidden, H heads, D = C / H, N labels, V vocabulary.
 
 import { DataError } from '../errors.ts';
-import type { BertConfig, HfConfig } from '../io/hf-config.ts';
+import type { BertConfig, HfConfig } from './hf-config.ts';
 import { nextSeed, sampleKeyedAttention } from '../nn/init.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';

@@ -11,7 +11,7 @@
 // Shapes: B batch, T tokens, C hidden, H heads, D head width, S relative span (att_span), N labels.
 
 import { ConfigError, ModelError } from '../errors.ts';
-import type { DebertaV2Config, HfConfig } from '../io/hf-config.ts';
+import type { DebertaV2Config, HfConfig } from './hf-config.ts';
 import { nextSeed } from '../nn/init.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';

@@ -4,7 +4,7 @@
 // transposed weights, keys transformers ignores). Types and one helper only; no loading code here.
 
 import { ConfigError } from '../errors.ts';
-import { hfConfigToJson, type HfConfig, type ModelType } from '../io/hf-config.ts';
+import { hfConfigToJson, type HfConfig, type ModelType } from './hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import type { TaskModel, TaskName } from './types.ts';
 

@@ -7,7 +7,7 @@
 // (model_type "gemma3"), bidirectional EmbeddingGemma (refused), the block itself (rope-decoder.ts).
 
 import { ModelError } from '../errors.ts';
-import type { Gemma2Config, Gemma3TextConfig, HfConfig } from '../io/hf-config.ts';
+import type { Gemma2Config, Gemma3TextConfig, HfConfig } from './hf-config.ts';
 import { expectModelType, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { ropeInverseFrequencies } from './llama.ts';
 import { classifierDropout } from './qwen3.ts';

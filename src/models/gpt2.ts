@@ -5,7 +5,7 @@
 // lm_head.weight is tied to transformer.wte.weight and not saved. Not here: generation (src/generate).
 
 import { ModelError } from '../errors.ts';
-import type { Gpt2Config, HfConfig } from '../io/hf-config.ts';
+import type { Gpt2Config, HfConfig } from './hf-config.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import { nextSeed } from '../nn/init.ts';
 import * as F from '../tensor/index.ts';

@@ -5,7 +5,7 @@
 // Not here: the head modules themselves (each family file builds its own, with transformers' names).
 
 import { ConfigError, DataError, ShapeError } from '../errors.ts';
-import type { HfConfig, ProblemType } from '../io/hf-config.ts';
+import type { HfConfig, ProblemType } from './hf-config.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
 import type { ModelBatch, ModelOutput } from './types.ts';
@@ -41,7 +41,7 @@ const CLASS_WEIGHTS = new WeakMap<HfConfig, readonly number[]>();
  * Weights the single-label classification loss of the model owning `config` per class, as PyTorch's
  * CrossEntropyLoss(weight=w): sum_i w[y_i] * CE_i / sum_i w[y_i] (token classification too, once
  * useTokenClassWeights wraps the model). Training only: nothing is saved, and `null` removes the weights.
- * (For imbalanced labels; see src/pipeline/class-weights.ts.)
+ * (For imbalanced labels; see src/tasks/class-weights.ts.)
  * @example setClassWeights(model.hfConfig, [0.57, 4.1]);
  */
 export function setClassWeights(config: HfConfig, weights: readonly number[] | null): void {

@@ -6,7 +6,7 @@
 // Not here: generation (src/generate), loading files (pretrained.ts).
 
 import { ModelError } from '../errors.ts';
-import { attentionProjectionBias, effectiveSlidingWindow, type HfConfig, type LlamaConfig } from '../io/hf-config.ts';
+import { attentionProjectionBias, effectiveSlidingWindow, type HfConfig, type LlamaConfig } from './hf-config.ts';
 import type { QuantizedWeight } from '../backend/quant.ts';
 import type { JsonObject } from '../io/json.ts';
 import { Linear, Module, RMSNorm } from '../nn/module.ts';

@@ -9,7 +9,7 @@
 // flash path would zero them). Not here: the block math shared elsewhere (attention.ts).
 
 import { ConfigError, ModelError } from '../errors.ts';
-import type { HfConfig, ModernBertConfig } from '../io/hf-config.ts';
+import type { HfConfig, ModernBertConfig } from './hf-config.ts';
 import { isJsonObject } from '../io/json.ts';
 import { Dropout, Embedding, Linear, Module } from '../nn/module.ts';
 import { nextSeed, normalInit } from '../nn/init.ts';

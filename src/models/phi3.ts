@@ -8,7 +8,7 @@
 // does. Not here: the block itself (rope-decoder.ts).
 
 import { ModelError } from '../errors.ts';
-import type { HfConfig, Phi3Config } from '../io/hf-config.ts';
+import type { HfConfig, Phi3Config } from './hf-config.ts';
 import type { JsonObject } from '../io/json.ts';
 import { expectModelType, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { classifierDropout } from './qwen3.ts';

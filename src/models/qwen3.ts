@@ -5,7 +5,7 @@
 // Not here: Qwen3ForQuestionAnswering (its base model is named "transformer" for backward compatibility;
 // not built), the block itself (rope-decoder.ts).
 
-import type { HfConfig, Qwen3Config } from '../io/hf-config.ts';
+import type { HfConfig, Qwen3Config } from './hf-config.ts';
 import { expectModelType, type ModelFamily, type PretrainedTaskModel } from './family.ts';
 import { ropeInverseFrequencies } from './llama.ts';
 import { buildDecoder, idList, layerTypesFromConfig, type DecoderSpec, type LayerType, type RopeSpec } from './rope-decoder.ts';

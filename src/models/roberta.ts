@@ -5,7 +5,7 @@
 // Not here: the shared encoder blocks (bert.ts), loading/saving (pretrained.ts).
 
 import { DataError } from '../errors.ts';
-import type { BertConfig, HfConfig } from '../io/hf-config.ts';
+import type { BertConfig, HfConfig } from './hf-config.ts';
 import { Dropout, Embedding, LayerNorm, Linear, Module } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';

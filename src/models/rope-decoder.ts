@@ -8,7 +8,7 @@
 // Not here: config parsing (src/io), the families' registries (their files), Llama/Mistral/Qwen2 (llama.ts).
 
 import { ModelError } from '../errors.ts';
-import type { HfConfig } from '../io/hf-config.ts';
+import type { HfConfig } from './hf-config.ts';
 import { nextSeed } from '../nn/init.ts';
 import { Linear, Module, RMSNorm } from '../nn/module.ts';
 import * as F from '../tensor/index.ts';

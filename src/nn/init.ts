@@ -1,11 +1,11 @@
 // The global seeded generator for parameter initialisation and dropout seeds (xoshiro128** from
-// src/util/rng.ts: 32-bit integer arithmetic, fast enough to initialise a bert-base in seconds).
+// src/rng.ts: 32-bit integer arithmetic, fast enough to initialise a bert-base in seconds).
 // Its state is part of a training checkpoint, so a resumed run draws the same dropout masks as an
 // uninterrupted one. Not a tensor op: it only produces numbers.
 
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
-import { deriveSeed, Rng, type RngState } from '../util/rng.ts';
+import { deriveSeed, Rng, type RngState } from '../rng.ts';
 
 let generator = Rng.fromSeed(0);
 

@@ -6,7 +6,7 @@
 import { ModelError, ShapeError } from '../errors.ts';
 import * as F from '../tensor/index.ts';
 import { Tensor } from '../tensor/index.ts';
-import { deriveSeed } from '../util/rng.ts';
+import { deriveSeed } from '../rng.ts';
 import { dropoutSampleKeys, nextSeed, normalInit } from './init.ts';
 
 export abstract class Module {

@@ -3,7 +3,7 @@
 // bounded (QueueFullError → 503), every job has a deadline (TimeoutError → 504), and drain() lets
 // in-flight work finish on shutdown. Generic over the row and output types; the forward pass is
 // injected and may be synchronous (encoder forward passes) or return a promise (text generation in a
-// worker thread); either way one batch runs at a time. Not here: HTTP (server.ts), tokenization (src/pipelines/).
+// worker thread); either way one batch runs at a time. Not here: HTTP (server.ts), tokenization (src/inference/).
 
 import { FinetuneError } from '../errors.ts';
 

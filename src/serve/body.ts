@@ -1,7 +1,7 @@
 // Request-body checks of the HTTP service, before any JSON is parsed: a charset other than UTF-8 is 415, a
 // Content-Encoding (gzip, deflate, br...) is 415 (bodies are accepted uncompressed only, so the size limit
 // is the real size), and bytes that are not valid UTF-8 are 400 naming the byte offset instead of being
-// silently replaced. Not here: the body's fields (server.ts, src/pipelines).
+// silently replaced. Not here: the body's fields (server.ts, src/inference).
 
 import type { FastifyInstance } from 'fastify';
 import { findInvalidUtf8 } from '../data/text-file.ts';

@@ -6,7 +6,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { nativeAvailable, setNumThreads } from '../backend/index.ts';
-import { TextPipeline } from '../pipelines/pipeline.ts';
+import { TextPipeline } from '../inference/pipeline.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './generator.ts';
 
 function serialise(err: unknown): { name: string; message: string } {

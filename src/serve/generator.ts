@@ -2,12 +2,12 @@
 // the model to load, posts prepared text-generation jobs and resolves their outputs, and restarts the
 // thread if it dies (the jobs it held fail; later ones wait for the new thread). One job runs at a
 // time; the MicroBatcher in front of it does the queueing, timeouts and draining.
-// Not here: validation (src/pipelines/), HTTP (server.ts), the decoding loop (src/generate/).
+// Not here: validation (src/inference/), HTTP (server.ts), the decoding loop (src/generate/).
 
 import { Worker } from 'node:worker_threads';
 import { FinetuneError, ModelError } from '../errors.ts';
-import type { PipelineOptions } from '../pipelines/pipeline.ts';
-import type { GenerationJob, PipelineOutput } from '../pipelines/types.ts';
+import type { PipelineOptions } from '../inference/pipeline.ts';
+import type { GenerationJob, PipelineOutput } from '../inference/types.ts';
 
 /** A job failed inside the generation worker (HTTP 500); the message says why. */
 export class GenerationFailedError extends FinetuneError {}

@@ -3,7 +3,7 @@
 // GET /health, /ready and /metrics (Prometheus) for operations. Limits on body size, text length, items
 // per request, new tokens, queue length and time per request; optional bearer token; binds 127.0.0.1 by
 // default; graceful close finishes in-flight requests. Every error is a JSON body {error: {code,
-// message, field?}} with a 4xx/5xx status. Not here: the pipelines (src/pipelines/), batching
+// message, field?}} with a 4xx/5xx status. Not here: the pipelines (src/inference/), batching
 // (batcher.ts), the generation thread (generator.ts), metric definitions (metrics.ts), CLI flags (src/cli/).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -17,10 +17,10 @@ import { nativeAvailable, setNumThreads } from '../backend/index.ts';
 import { setPoolLimit, trimPool } from '../tensor/memory.ts';
 import { ConfigError, FinetuneError, ModelError } from '../errors.ts';
 import type { TaskName } from '../models/types.ts';
-import { isRecord } from '../pipelines/parse.ts';
-import { DEFAULT_MAX_NEW_TOKENS_LIMIT, DEFAULT_MAX_TEXT_LENGTH, RequestPreparer, TextPipeline, type PipelineOptions, type PreparedRequest } from '../pipelines/pipeline.ts';
-import { PIPELINE_TASK_NAMES, isGenerationHandler } from '../pipelines/tasks/index.ts';
-import { PipelineInputError, type GenerationJob, type PipelineOutput, type RowOutput } from '../pipelines/types.ts';
+import { isRecord } from '../inference/parse.ts';
+import { DEFAULT_MAX_NEW_TOKENS_LIMIT, DEFAULT_MAX_TEXT_LENGTH, RequestPreparer, TextPipeline, type PipelineOptions, type PreparedRequest } from '../inference/pipeline.ts';
+import { PIPELINE_TASK_NAMES, isGenerationHandler } from '../inference/tasks/index.ts';
+import { PipelineInputError, type GenerationJob, type PipelineOutput, type RowOutput } from '../inference/types.ts';
 import type { EncodeResult } from '../tokenizers/index.ts';
 import { MicroBatcher, QueueFullError, ShuttingDownError, TimeoutError } from './batcher.ts';
 import { GenerationFailedError, GenerationWorker } from './generator.ts';

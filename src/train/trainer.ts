@@ -3,7 +3,7 @@
 // accumulation and clipping, epochs or max steps, evaluation and checkpoints by strategy, early
 // stopping, best-model tracking, and exact resume: model, optimizer moments, schedule position, RNG
 // state and data position are restored, so a resumed run ends bitwise identical to an uninterrupted one.
-// Not here: data loading and tokenisation (src/data, src/pipeline), metrics (src/eval), the CLI.
+// Not here: data loading and tokenisation (src/data, src/tasks), metrics (src/eval), the CLI.
 
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';

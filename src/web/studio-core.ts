@@ -7,7 +7,7 @@
 import { parseDelimited } from '../data/csv.ts';
 import { collate, type Features } from '../data/collate.ts';
 import { ClassificationMetrics } from '../eval/classification.ts';
-import { makeHfConfig, setLabels, type BertConfig } from '../io/hf-config.ts';
+import { makeHfConfig, setLabels, type BertConfig } from '../models/hf-config.ts';
 import { BertForSequenceClassification } from '../models/bert.ts';
 import { manualSeed } from '../nn/init.ts';
 import { AdamW, decayGroups } from '../optim/adamw.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import '../../src/backend/index.ts';
 import type { CausalLM } from '../../src/models/decoder.ts';
-import { textGeneration, type TextGenerationOptions } from '../../src/generate/pipeline.ts';
+import { textGeneration, type TextGenerationOptions } from '../../src/inference/text-generation.ts';
 import { saveLoraAdapter } from '../../src/lora/adapter.ts';
 import { loraConfig } from '../../src/lora/config.ts';
 import { applyLora } from '../../src/lora/inject.ts';

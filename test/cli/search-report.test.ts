@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { SCRATCH_TRAINING_DEFAULTS } from '../../src/pipeline/demo.ts';
+import { SCRATCH_TRAINING_DEFAULTS } from '../../src/tasks/demo.ts';
 import { runCli, tempDir, writeSentimentCsv } from '../helpers/cli.ts';
 
 const dir = tempDir('finetune-search-');

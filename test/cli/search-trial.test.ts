@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { portablePipeline, runClassificationTrial } from '../../src/cli/search.ts';
 import { parseTrialJobData, searchId, trialJobData, trialJobId } from '../../src/hpo/queue.ts';
 import { gridTrials, runSearch, trialArguments } from '../../src/hpo/search.ts';
-import { resolveSettings } from '../../src/pipeline/config.ts';
+import { resolveSettings } from '../../src/tasks/config.ts';
 import { tempDir, writeSentimentCsv } from '../helpers/cli.ts';
 
 const dir = tempDir('finetune-search-trial-');

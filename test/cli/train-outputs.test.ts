@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
-import { SCRATCH_TRAINING_DEFAULTS } from '../../src/pipeline/demo.ts';
+import { SCRATCH_TRAINING_DEFAULTS } from '../../src/tasks/demo.ts';
 import { readEventFile } from '../helpers/tfevents.ts';
 import { runCli, tempDir, writeSentimentCsv, type CliResult } from '../helpers/cli.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sharedPath } from '../generate/helpers.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
-import { nerRows, qaRows, textLines, writeJsonl } from '../pipeline/tiny-data.ts';
+import { nerRows, qaRows, textLines, writeJsonl } from '../tasks/tiny-data.ts';
 
 const dir = tempDir('finetune-train-preds-');
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FinetuneError } from '../../src/errors.ts';
-import { pipeline } from '../../src/pipelines/index.ts';
+import { pipeline } from '../../src/inference/index.ts';
 import { materialise, mutations, FIXTURE } from './checkpoint-mutations.ts';
 
 const TEXTS = ['hello world, this is a test', 'another sentence'];

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { alignWordLabels, collate, IGNORE_INDEX } from '../../src/data/collate.ts';
-import { Rng } from '../../src/util/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import { BatchSampler, lengthGroupedOrder } from '../../src/data/sampler.ts';
 import { splitIndices } from '../../src/data/split.ts';
 

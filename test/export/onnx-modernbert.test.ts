@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { exportOnnx } from '../../src/export/index.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { createModel, savePretrained } from '../../src/models/pretrained.ts';
 import type { TaskName } from '../../src/models/types.ts';

@@ -16,7 +16,7 @@ import { fromPretrained } from '../../src/models/pretrained.ts';
 import type { TaskName } from '../../src/models/types.ts';
 import * as F from '../../src/tensor/index.ts';
 import { Tensor } from '../../src/tensor/index.ts';
-import { SEQCLS_DIR, TOKCLS_DIR, goldenReference, makeModelFolder, tmpDir } from '../pipelines/fixtures.ts';
+import { SEQCLS_DIR, TOKCLS_DIR, goldenReference, makeModelFolder, tmpDir } from '../inference/fixtures.ts';
 
 const TOL = 1e-4;
 

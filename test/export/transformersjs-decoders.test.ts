@@ -10,11 +10,11 @@ import { AutoModelForCausalLM, env, Tensor as HfTensor } from '@huggingface/tran
 import { exportOnnx } from '../../src/export/index.ts';
 import type { CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
-import type { ModelType } from '../../src/io/hf-config-schema.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
+import type { ModelType } from '../../src/models/hf-config-schema.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { createModel, savePretrained } from '../../src/models/pretrained.ts';
-import { tmpDir } from '../pipelines/fixtures.ts';
+import { tmpDir } from '../inference/fixtures.ts';
 
 const BASE = { vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 4, pad_token_id: 0, eos_token_id: 39, bos_token_id: 1 };
 const CASES: [ModelType, JsonObject][] = [

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { env, pipeline as hfPipeline } from '@huggingface/transformers';
 import { exportOnnx } from '../../src/export/index.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
-import type { ModelType } from '../../src/io/hf-config-schema.ts';
+import type { ModelType } from '../../src/models/hf-config-schema.ts';
 import { createModel, savePretrained } from '../../src/models/pretrained.ts';
-import { TextPipeline } from '../../src/pipelines/index.ts';
+import { TextPipeline } from '../../src/inference/index.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
-import { SEQCLS_DIR, tmpDir } from '../pipelines/fixtures.ts';
+import { SEQCLS_DIR, tmpDir } from '../inference/fixtures.ts';
 
 const TEXTS = ['Hello, world!', 'The quick brown fox jumps over the lazy dog.', 'a b'];
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { env, pipeline as hfPipeline } from '@huggingface/transformers';
 import { exportOnnx } from '../../src/export/index.ts';
-import { TextPipeline } from '../../src/pipelines/index.ts';
-import { SEQCLS_DIR, TOKCLS_DIR, makeModelFolder, tmpDir } from '../pipelines/fixtures.ts';
+import { TextPipeline } from '../../src/inference/index.ts';
+import { SEQCLS_DIR, TOKCLS_DIR, makeModelFolder, tmpDir } from '../inference/fixtures.ts';
 
 const TEXTS = ['Hello, world!', 'The quick brown fox jumps over the lazy dog.', 'a b', 'Numbers 3.14159, 2e-5 and 1,000,000 matter.'];
 

@@ -9,7 +9,7 @@ import { referenceBackend } from '../../src/backend/reference.ts';
 import { DataError } from '../../src/errors.ts';
 import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { createModel } from '../../src/models/pretrained.ts';
 import * as F from '../../src/tensor/index.ts';
 import { assertClose } from './helpers.ts';

@@ -3,7 +3,7 @@
 // saved with savePretrained as `finetune train --model <folder>` expects. Not a trained model.
 
 import { join } from 'node:path';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { createModel, savePretrained } from '../../src/models/pretrained.ts';
 import { trainWordPieceTokenizer } from '../../src/tokenizers/train-wordpiece.ts';
 

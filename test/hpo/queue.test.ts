@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.ts';
 import { parseQueueUrl, parseTrialJobData, SearchTally, searchId, trialJobId } from '../../src/hpo/queue.ts';
 import { gridTrials, trialResult } from '../../src/hpo/search.ts';
-import { DEFAULT_PIPELINE_CONFIG } from '../../src/pipeline/config.ts';
+import { DEFAULT_PIPELINE_CONFIG } from '../../src/tasks/config.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 
 describe('parseQueueUrl', () => {

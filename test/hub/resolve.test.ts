@@ -18,7 +18,7 @@ import { hubSettingsFromEnv, repoCacheFolder } from '../../src/hub/cache.ts';
 import { resolveModel, type ResolveOptions, type ResolveProgress } from '../../src/hub/resolve.ts';
 import { loadCheckpointTensors } from '../../src/io/checkpoint.ts';
 import { toFloat32 } from '../../src/io/safetensors.ts';
-import { readHfConfig } from '../../src/io/hf-config.ts';
+import { readHfConfig } from '../../src/models/hf-config.ts';
 import { startFakeHub, type FakeHub, type FakeRepo } from './fake-hub.ts';
 
 const GOLDEN = fileURLToPath(new URL('../../../shared/goldens/bert-seqcls/', import.meta.url));

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError, ModelError } from '../../src/errors.ts';
 import { intTensor } from '../../src/models/decoder.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import { loadLoraAdapter, saveLoraAdapter } from '../../src/lora/adapter.ts';
 import { loraConfig } from '../../src/lora/config.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { quantize } from '../../src/backend/quant.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { loraConfig } from '../../src/lora/config.ts';
 import { applyLora, loraState } from '../../src/lora/inject.ts';
 import { quantizeLoraBase, streamingQuantizedLoad } from '../../src/lora/quantize.ts';

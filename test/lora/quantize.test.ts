@@ -10,13 +10,13 @@ import { describe, it } from 'node:test';
 import { nativeAvailable, nativeBackend } from '../../src/backend/native.ts';
 import { dequantize, type QuantFormat } from '../../src/backend/quant.ts';
 import { ConfigError, ModelError } from '../../src/errors.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { loraConfig } from '../../src/lora/config.ts';
 import { applyLora, loraState, mergeLora } from '../../src/lora/inject.ts';
 import { quantizeLoraBase } from '../../src/lora/quantize.ts';
 import { createModel } from '../../src/models/pretrained.ts';
 import { AdamW } from '../../src/optim/adamw.ts';
-import { resolveSettings } from '../../src/pipeline/config.ts';
+import { resolveSettings } from '../../src/tasks/config.ts';
 import * as F from '../../src/tensor/index.ts';
 import { Tensor } from '../../src/tensor/index.ts';
 

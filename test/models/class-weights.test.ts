@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { buildLabelMap } from '../../src/data/index.ts';
 import { weightedCrossEntropy } from '../../src/models/heads.ts';
-import { resolveClassWeights } from '../../src/pipeline/class-weights.ts';
+import { resolveClassWeights } from '../../src/tasks/class-weights.ts';
 import * as F from '../../src/tensor/index.ts';
 import { Tensor } from '../../src/tensor/index.ts';
 import { tempDir } from '../helpers/cli.ts';

@@ -13,13 +13,13 @@ import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
 import { intTensor, type CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
-import { makeHfConfig, parseHfConfig, type Phi3Config } from '../../src/io/hf-config.ts';
-import type { ModelType } from '../../src/io/hf-config-schema.ts';
+import { makeHfConfig, parseHfConfig, type Phi3Config } from '../../src/models/hf-config.ts';
+import type { ModelType } from '../../src/models/hf-config-schema.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { gemmaSpec } from '../../src/models/gemma.ts';
 import { phi3Rope } from '../../src/models/phi3.ts';
 import { createModel, fromPretrained, savePretrained, stateDictForSave } from '../../src/models/pretrained.ts';
-import { DEFAULT_LORA_TARGET_MODULES } from '../../src/pipeline/causal-lm.ts';
+import { DEFAULT_LORA_TARGET_MODULES } from '../../src/tasks/text-generation.ts';
 import * as F from '../../src/tensor/index.ts';
 
 F.setDefaultBackend(referenceBackend);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError, ModelError } from '../../src/errors.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { activation } from '../../src/models/common.ts';
 import { sinusoidalTable } from '../../src/models/distilbert.ts';
 import { createModel, familyFor, stateDictForSave } from '../../src/models/pretrained.ts';

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
 import { intTensor, lastNonPadIndex } from '../../src/models/decoder.ts';
-import { makeHfConfig, type Gpt2Config } from '../../src/io/hf-config.ts';
+import { makeHfConfig, type Gpt2Config } from '../../src/models/hf-config.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
 import { GPT2ForSequenceClassification, GPT2LMHeadModel, GPT2Model } from '../../src/models/gpt2.ts';
 import { createModel, fromPretrained, loadPretrained, savePretrained } from '../../src/models/pretrained.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import type { BertModel } from '../../src/models/bert.ts';
 import { createModel } from '../../src/models/pretrained.ts';
 import type { ModelBatch } from '../../src/models/types.ts';

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ModelError } from '../../src/errors.ts';
 import { intTensor } from '../../src/models/decoder.ts';
-import { makeHfConfig, parseHfConfig, type LlamaConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig, parseHfConfig, type LlamaConfig } from '../../src/models/hf-config.ts';
 import { LlamaForCausalLM, ropeInverseFrequencies } from '../../src/models/llama.ts';
 import { createModel, fromPretrained } from '../../src/models/pretrained.ts';
 import * as F from '../../src/tensor/index.ts';

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { intTensor } from '../../src/models/decoder.ts';
-import { makeHfConfig, type ModernBertConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig, type ModernBertConfig } from '../../src/models/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { modernBertRopeBases } from '../../src/models/modernbert.ts';
 import { createModel, fromPretrained, mapCheckpointKeys, savePretrained, stateDictForSave } from '../../src/models/pretrained.ts';

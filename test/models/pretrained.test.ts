@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { ConfigError, DataError, FileFormatError, ModelError } from '../../src/errors.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { readSafetensors, toFloat32, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
 import {
   AutoModel, AutoModelForSequenceClassification, createModel, fromPretrained, loadPretrained, mapCheckpointKeys, savePretrained,

@@ -12,17 +12,17 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
 import { buildLabelMap } from '../../src/data/index.ts';
-import { makeHfConfig, setLabels } from '../../src/io/hf-config.ts';
+import { makeHfConfig, setLabels } from '../../src/models/hf-config.ts';
 import { BERT_FAMILY } from '../../src/models/bert.ts';
 import { setClassWeights, tokenLevelLoss, useTokenClassWeights } from '../../src/models/heads.ts';
-import { DEFAULT_PIPELINE_CONFIG } from '../../src/pipeline/config.ts';
-import { tokenClassWeights, trainTokenClassifier } from '../../src/pipeline/token-classification.ts';
+import { DEFAULT_PIPELINE_CONFIG } from '../../src/tasks/config.ts';
+import { tokenClassWeights, trainTokenClassifier } from '../../src/tasks/token-classification.ts';
 import * as F from '../../src/tensor/index.ts';
 import { Tensor } from '../../src/tensor/index.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { rand64 } from '../helpers/gradcheck.ts';
-import { nerRows, writeJsonl } from '../pipeline/tiny-data.ts';
+import { nerRows, writeJsonl } from '../tasks/tiny-data.ts';
 
 F.setDefaultBackend(referenceBackend);
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { nativeAvailable, nativeBackend } from '../../src/backend/native.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { enableGradientCheckpointing } from '../../src/models/checkpointing.ts';
 import { createModel } from '../../src/models/pretrained.ts';
 import type { PretrainedTaskModel } from '../../src/models/family.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceBackend } from '../../src/backend/reference.ts';
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import type { JsonObject } from '../../src/io/json.ts';
 import { loraConfig } from '../../src/lora/config.ts';
 import { applyLora, loraParameters } from '../../src/lora/inject.ts';

@@ -1,4 +1,4 @@
-// What report.html shows (src/report/html.ts via src/pipeline/report.ts): the headline is the test metric
+// What report.html shows (src/report/html.ts via src/tasks/report.ts): the headline is the test metric
 // (else the best evaluation), per-class and per-entity tables, the misclassified examples with the
 // highest loss, throughput, every setting; the learning-rate curve starts at step 1 so warmup shows (and
 // equals what the trainer logged); a one-record run still draws its points; identical metric series
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderHtmlReport } from '../../src/report/index.ts';
 import { foldIdenticalSeries } from '../../src/report/html.ts';
-import { lrScheduleOf } from '../../src/pipeline/report.ts';
+import { lrScheduleOf } from '../../src/tasks/report.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 import type { TrainResult } from '../../src/train/trainer.ts';
 

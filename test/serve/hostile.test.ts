@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { startServer, type RunningServer } from '../../src/serve/index.ts';
-import { SEQCLS_DIR } from '../pipelines/fixtures.ts';
+import { SEQCLS_DIR } from '../inference/fixtures.ts';
 
 let server: RunningServer;
 let port: number;

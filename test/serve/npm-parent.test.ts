@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { BIN } from '../helpers/cli.ts';
-import { SEQCLS_DIR } from '../pipelines/fixtures.ts';
+import { SEQCLS_DIR } from '../inference/fixtures.ts';
 
 function alive(pid: number): boolean {
   try {

@@ -8,9 +8,9 @@ import { mkdir, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ModelError } from '../../src/errors.ts';
-import { TextPipeline } from '../../src/pipelines/index.ts';
+import { TextPipeline } from '../../src/inference/index.ts';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/serve/index.ts';
-import { SEQCLS_DIR, TOKCLS_DIR, tmpDir } from '../pipelines/fixtures.ts';
+import { SEQCLS_DIR, TOKCLS_DIR, tmpDir } from '../inference/fixtures.ts';
 
 interface Reply {
   status: number;

@@ -11,12 +11,12 @@ import { nativeAvailable, setNumThreads } from '../../src/backend/index.ts';
 import { ModelError } from '../../src/errors.ts';
 import type { CausalLM } from '../../src/models/decoder.ts';
 import { generate } from '../../src/generate/generate.ts';
-import { textGeneration } from '../../src/generate/pipeline.ts';
+import { textGeneration } from '../../src/inference/text-generation.ts';
 import { fromPretrained } from '../../src/models/pretrained.ts';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/serve/index.ts';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizers/index.ts';
-import { SEQCLS_DIR, tmpDir } from '../pipelines/fixtures.ts';
-import { NO_STORIES, STORIES_DIR, makeGpt2Folder, type StoriesGolden } from '../pipelines/text-generation-fixtures.ts';
+import { SEQCLS_DIR, tmpDir } from '../inference/fixtures.ts';
+import { NO_STORIES, STORIES_DIR, makeGpt2Folder, type StoriesGolden } from '../inference/text-generation-fixtures.ts';
 
 // The server's worker and this process decode with the same backend and one kernel thread, so their
 // float sums (and so greedy choices) agree exactly; one thread is also the fastest for these tiny models.

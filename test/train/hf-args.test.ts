@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.ts';
-import { DEFAULT_PIPELINE_CONFIG, resolveSettings } from '../../src/pipeline/config.ts';
+import { DEFAULT_PIPELINE_CONFIG, resolveSettings } from '../../src/tasks/config.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
 import { UNSUPPORTED_TRAINING_ARGUMENTS } from '../../src/train/hf-args.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { makeHfConfig } from '../../src/io/hf-config.ts';
+import { makeHfConfig } from '../../src/models/hf-config.ts';
 import { createModel } from '../../src/models/pretrained.ts';
 import * as F from '../../src/tensor/index.ts';
 import { DEFAULT_TRAINING_ARGUMENTS } from '../../src/train/args.ts';
